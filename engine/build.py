@@ -1,0 +1,147 @@
+"""From a resolved config to a ready Trainer: device, seeds, data, model, optimizers, callbacks."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import registry
+from data.loader import InMemoryLoader
+from engine import checkpoint
+from engine.callbacks import DEFAULT_CALLBACKS, ORDER
+from engine.config import DataSpec, diff_keys, load_plugins
+from engine.trainer import Trainer
+from errors import CheckpointError, ConfigError, DataError
+from optim.torch_optimizers import build_scheduler
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} but CUDA is not available here; use train.device=auto or cpu")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test."""
+    engine_keys = {f for f in DataSpec.__dataclass_fields__}
+    kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
+    splits = registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    train, test = splits["train"], splits.get("test")
+    out = {}
+    if data_cfg["val"] == "holdout":
+        n = len(train["x"])
+        if not 0 < data_cfg["val_size"] < n:
+            raise ConfigError(f"data.val_size must be between 1 and {n - 1} (train size), got {data_cfg['val_size']}")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(data_cfg["split_seed"]))
+        hold, keep = perm[:data_cfg["val_size"]], perm[data_cfg["val_size"]:]
+        out["val"] = {k: v[hold] for k, v in train.items()}
+        train = {k: v[keep] for k, v in train.items()}
+        if test is not None:
+            out["test"] = test
+    elif data_cfg["val"] == "test":
+        if test is None:
+            raise ConfigError(f"data.val=test but dataset {data_cfg['name']!r} has no test split; use data.val=holdout")
+        out["val"] = test  # the blog's habit: the test set is the validation set
+    out["train"] = train
+    if data_cfg["limit_train"]:
+        out["train"] = {k: v[:data_cfg["limit_train"]] for k, v in out["train"].items()}
+    if data_cfg["limit_eval"]:
+        for split in ("val", "test"):
+            if split in out:
+                out[split] = {k: v[:data_cfg["limit_eval"]] for k, v in out[split].items()}
+    if len(out["train"]["x"]) == 0:
+        raise DataError(f"dataset {data_cfg['name']!r} gave an empty training split; check data.limit_train")
+    return out
+
+
+def build_model(config: dict, device: torch.device | str = "cpu"):
+    load_plugins()
+    spec = {k: v for k, v in config["model"].items() if k != "name"}
+    try:
+        model = registry.lookup("model", config["model"]["name"])(**spec)
+    except ValueError as e:  # the model's own argument checks (e.g. an unknown choice)
+        raise ConfigError(f"model: {e}") from None
+    return model.to(device)
+
+
+def build_callbacks(config: dict) -> list:
+    wanted = dict.fromkeys(DEFAULT_CALLBACKS, {})
+    wanted.update(config["callbacks"])
+    names = [n for n in ORDER if n in wanted] + [n for n in wanted if n not in ORDER]
+    return [registry.lookup("callback", n)(**wanted[n]) for n in names if wanted[n] is not False]
+
+
+def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
+    load_plugins()
+    t = config["train"]
+    device = resolve_device(t["device"])
+    if t["threads"]:
+        torch.set_num_threads(t["threads"])
+    seed_everything(t["seed"], t["deterministic"])
+    splits = build_splits(config["data"])
+    model = build_model(config, device)
+    groups = model.optimizer_groups()
+    optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}
+    if "betas" in optim_kwargs:
+        optim_kwargs["betas"] = tuple(optim_kwargs["betas"])
+    opt_cls = registry.lookup("optimizer", config["optim"]["name"])
+    optimizers = {name: opt_cls(params, **optim_kwargs) for name, params in groups.items()}
+    sched = config["scheduler"]
+    if sched["interval"] == "epoch" and sched["warmup_steps"]:
+        raise ConfigError("scheduler.warmup_steps counts optimizer updates; it needs scheduler.interval=step")
+    schedulers = {name: build_scheduler(opt, sched) for name, opt in optimizers.items()}
+    train_loader = InMemoryLoader(splits["train"], t["batch_size"], shuffle=True, seed=t["seed"],
+                                  drop_last=t["drop_last"])
+    if len(train_loader) == 0:
+        raise ConfigError(f"train.batch_size={t['batch_size']} with drop_last leaves no batch of "
+                          f"{train_loader.num_samples} images; lower train.batch_size")
+    eval_bs = t["eval_batch_size"] or t["batch_size"]
+    eval_loaders = {s: InMemoryLoader(splits[s], eval_bs) for s in ("val", "test") if s in splits}
+    return Trainer(model, optimizers, schedulers, train_loader, eval_loaders, config, run_dir,
+                   build_callbacks(config), device)
+
+
+def resume(trainer: Trainer, spec: str) -> Path:
+    """Load ``spec`` (a path, or ``auto`` for the run folder's newest readable checkpoint) into the trainer.
+    A checkpoint made with a different model config is refused, naming the differing keys."""
+    if spec == "auto":
+        path, state = checkpoint.find_resumable(trainer.run_dir)
+    else:
+        path, state = Path(spec), checkpoint.load(spec)
+    differing = diff_keys(state["config"]["model"], trainer.config["model"])
+    if differing:
+        raise CheckpointError(f"{path} was made with a different model config (differs in: "
+                              f"{', '.join('model.' + k for k in differing)}); use the same model settings "
+                              f"or start a new run with train.run_name=<new name>")
+    trainer.load_state_dict(state)
+    return path
+
+
+def load_trained_model(path: str | Path, device: str | torch.device = "cpu", use_ema: bool = False):
+    """(model in eval mode, config) from a checkpoint, for sampling, evaluation and figure scripts."""
+    state = checkpoint.load(path)
+    model = build_model(state["config"], device)
+    weights = state["model"]
+    if use_ema:
+        ema = state["callbacks"].get("EMA")
+        if not ema:
+            raise CheckpointError(f"{path} holds no EMA weights; drop --ema or train with callbacks.ema")
+        weights = {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")}
+    model.load_state_dict(weights)
+    return model.eval(), state["config"]

@@ -1,0 +1,294 @@
+"""Callbacks: code the Trainer runs at fixed points of the loop (the Keras hooks plus a few).
+
+Hooks: on_train_begin/end, on_epoch_begin/end, on_batch_begin/end (one "batch" = one optimizer update,
+possibly several accumulated micro-batches), on_before_optimizer_step, on_validation_end (metrics dict,
+which a callback may extend), on_save_checkpoint (the state about to be written). State that must survive
+a resume goes through state_dict/load_state_dict.
+
+Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``samples``, ``metrics``,
+``checkpoint``, ``progress``. The last three are on by default (``callbacks.progress: false`` turns one off).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+import registry
+
+
+class Callback:
+    def on_train_begin(self, trainer) -> None: ...
+    def on_train_end(self, trainer) -> None: ...
+    def on_epoch_begin(self, trainer) -> None: ...
+    def on_epoch_end(self, trainer) -> None: ...
+    def on_batch_begin(self, trainer) -> None: ...
+    def on_batch_end(self, trainer, logs: dict) -> None: ...
+    def on_before_optimizer_step(self, trainer, phase: str) -> None: ...
+    def on_validation_end(self, trainer, metrics: dict) -> None: ...
+    def on_save_checkpoint(self, trainer, state: dict) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def _scalar_logs(trainer, logs: dict) -> dict:
+    return {k: float(v) for k, v in logs.get("losses", {}).items()}
+
+
+@registry.register("callback", "ema")
+class EMA(Callback):
+    """Exponential moving average of the weights, updated after every optimizer update:
+    theta_ema <- d * theta_ema + (1 - d) * theta. With ``warmup``, d_t = min(decay, (1 + t) / (10 + t)) so the
+    first averages are not dominated by the initial weights. torch's ``AveragedModel`` holds the copy and the
+    update counter (a tensor buffer, so it is saved and resumed with the weights). With ``evaluate``, every
+    validation also runs on the EMA weights, logged as ``val_ema/...``."""
+
+    def __init__(self, decay: float = 0.999, warmup: bool = False, update_buffers: bool = True,
+                 evaluate: bool = True):
+        self.decay, self.warmup, self.update_buffers, self.evaluate = decay, warmup, update_buffers, evaluate
+        self.ema: AveragedModel | None = None
+        self._pending: dict | None = None
+
+    def _average(self, averaged, current, num_averaged):
+        d = self.decay
+        if self.warmup:
+            d = min(d, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    def attach(self, model) -> AveragedModel:
+        if self.ema is None:
+            self.ema = AveragedModel(model, avg_fn=self._average, use_buffers=self.update_buffers)
+            if self._pending is not None:
+                self.ema.load_state_dict(self._pending)
+                self._pending = None
+        return self.ema
+
+    def on_train_begin(self, trainer) -> None:
+        self.attach(trainer.model)
+
+    def on_batch_end(self, trainer, logs: dict) -> None:
+        if not logs.get("skipped"):
+            self.attach(trainer.model).update_parameters(trainer.model)
+
+    def on_validation_end(self, trainer, metrics: dict) -> None:
+        if self.evaluate and self.ema is not None and any(k.startswith("val/") for k in metrics):
+            metrics.update({f"val_ema/{k}": v for k, v in trainer.evaluate("val", self.ema.module).items()})
+
+    def state_dict(self) -> dict:
+        return self.ema.state_dict() if self.ema is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        if self.ema is not None:
+            self.ema.load_state_dict(state)
+        else:
+            self._pending = state
+
+
+@registry.register("callback", "samples")
+class SampleImages(Callback):
+    """Every ``every_epochs`` epochs (and at the end) save a grid of ``model.sample(n, **sample_args)`` to
+    ``<run>/samples/``, from a fixed noise seed so that grids are comparable across epochs."""
+
+    def __init__(self, every_epochs: int = 1, n: int = 64, nrow: int | None = None, seed: int = 0,
+                 use_ema: bool = False, sample_args: dict | None = None):
+        self.every_epochs, self.n, self.seed, self.use_ema = every_epochs, n, seed, use_ema
+        self.nrow = nrow or max(1, int(math.isqrt(n)))
+        self.sample_args = sample_args or {}
+
+    def write(self, trainer, tag: str) -> Path:
+        from torchvision.utils import save_image
+
+        model = trainer.model
+        if self.use_ema:
+            ema = next((cb for cb in trainer.callbacks if isinstance(cb, EMA) and cb.ema is not None), None)
+            model = ema.ema.module if ema is not None else model
+        was_training = model.training
+        model.eval()
+        g = torch.Generator(device=trainer.device).manual_seed(self.seed)
+        images = model.sample(self.n, generator=g, **self.sample_args).float().cpu()
+        model.train(was_training)
+        path = trainer.run_dir / "samples" / f"{tag}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, path, nrow=self.nrow, padding=0)
+        return path
+
+    def on_epoch_end(self, trainer) -> None:
+        if self.every_epochs and (trainer.epoch + 1) % self.every_epochs == 0:
+            self.write(trainer, f"epoch{trainer.epoch + 1:03d}")
+
+    def on_train_end(self, trainer) -> None:
+        self.write(trainer, "last")
+
+
+@registry.register("callback", "metrics")
+class MetricsLogger(Callback):
+    """Train metrics every ``train.log_every`` updates and every evaluation to ``<run>/metrics.jsonl``
+    (one JSON object per line), one row per epoch to ``<run>/summary.csv``, final metrics to
+    ``<run>/results.json``, and the same scalars to TensorBoard when it is installed."""
+
+    def __init__(self, tensorboard: bool = True, print_epochs: bool = True):
+        self.use_tensorboard, self.print_epochs = tensorboard, print_epochs
+        self.tb = None
+        self._interval: dict = {}
+        self._epoch: dict = {}
+        self._last_val: dict = {}
+        self._t0 = time.time()
+        self._t_interval = time.time()
+
+    def on_train_begin(self, trainer) -> None:
+        trainer.run_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl = open(trainer.run_dir / "metrics.jsonl", "a")
+        if self.use_tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(trainer.run_dir / "tb"))
+            except (ImportError, ModuleNotFoundError):
+                self.tb = None
+        self._t0 = self._t_interval = time.time()
+
+    def _write(self, trainer, record: dict) -> None:
+        record = {"step": trainer.step, "epoch": trainer.epoch, **record}
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
+                    self.tb.add_scalar(k, v, trainer.step)
+
+    def on_batch_end(self, trainer, logs: dict) -> None:
+        if logs.get("skipped"):
+            return
+        for bucket in (self._interval, self._epoch):
+            for k, v in logs["losses"].items():
+                bucket[k] = bucket.get(k, 0.0) + v
+            bucket["_n"] = bucket.get("_n", 0) + 1
+            bucket["_samples"] = bucket.get("_samples", 0) + logs["samples"]
+        if trainer.step % trainer.spec["log_every"] == 0:
+            n, elapsed = self._interval.pop("_n"), time.time() - self._t_interval
+            samples = self._interval.pop("_samples")
+            record = {f"train/{k}": float(v) / n for k, v in self._interval.items()}
+            for name, opt in trainer.optimizers.items():
+                record[f"lr/{name}"] = opt.param_groups[0]["lr"]
+            if trainer.last_grad_norm is not None:
+                record["train/grad_norm"] = trainer.last_grad_norm
+            record["train/samples_per_s"] = samples / max(elapsed, 1e-9)
+            self._write(trainer, record)
+            self._interval, self._t_interval = {}, time.time()
+
+    def on_validation_end(self, trainer, metrics: dict) -> None:
+        self._last_val.update(metrics)
+        self._write(trainer, dict(metrics))
+
+    def on_epoch_end(self, trainer) -> None:
+        n = self._epoch.pop("_n", 0)
+        self._epoch.pop("_samples", None)
+        row = {"epoch": trainer.epoch + 1, "step": trainer.step,
+               **{f"train/{k}": float(v) / max(n, 1) for k, v in self._epoch.items()},
+               **{k: v for k, v in self._last_val.items() if k.startswith("val")},
+               "lr": next(iter(trainer.optimizers.values())).param_groups[0]["lr"],
+               "wall_s": round(time.time() - self._t0, 1)}
+        path = trainer.run_dir / "summary.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self.print_epochs:
+            shown = " ".join(f"{k} {v:.5g}" for k, v in row.items()
+                             if k.startswith(("train/", "val")) and isinstance(v, float))
+            print(f"epoch {row['epoch']}/{trainer.spec['epochs']} step {trainer.step} {shown} "
+                  f"({row['wall_s']} s)", flush=True)
+        self._epoch = {}
+
+    def on_train_end(self, trainer) -> None:
+        with open(trainer.run_dir / "results.json", "w") as f:
+            json.dump({"step": trainer.step, "epoch": trainer.epoch, **self._last_val,
+                       "wall_s": round(time.time() - self._t0, 1)}, f, indent=1)
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+@registry.register("callback", "checkpoint")
+class Checkpoint(Callback):
+    """Save ``last.pt`` at every epoch end (and every ``train.checkpoint_every`` updates), and ``best.pt``
+    whenever the monitored metric improves. ``monitor`` is any key of the evaluation metrics (e.g.
+    ``val/loss``, ``val_ema/bits_per_dim``); evaluations without it are skipped, not saved. With
+    ``ties_win`` a value equal to the best also saves (the blog's ">=" rule: the later epoch wins)."""
+
+    def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False):
+        if mode not in ("min", "max"):
+            raise ValueError(f"callbacks.checkpoint.mode must be min or max, got {mode!r}")
+        self.monitor, self.mode, self.ties_win = monitor, mode, ties_win
+        self.best: float | None = None
+
+    def improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if value == self.best:
+            return self.ties_win
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_validation_end(self, trainer, metrics: dict) -> None:
+        if self.monitor is None or self.monitor not in metrics:
+            return
+        value = metrics[self.monitor]
+        if math.isfinite(value) and self.improved(value):
+            self.best = value
+            trainer.save(trainer.run_dir / "best.pt")
+
+    def on_batch_end(self, trainer, logs: dict) -> None:
+        every = trainer.spec["checkpoint_every"]
+        if every and trainer.step % every == 0:
+            trainer.save(trainer.run_dir / "last.pt")
+
+    def on_epoch_end(self, trainer) -> None:
+        trainer.save(trainer.run_dir / "last.pt")
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state.get("best")
+
+
+@registry.register("callback", "progress")
+class Progress(Callback):
+    """A tqdm bar per epoch, only when standard error is a terminal (logs stay clean otherwise)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def on_epoch_begin(self, trainer) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+            per_epoch = math.ceil(len(trainer.train_loader) / trainer.spec["accumulate"])
+            self.bar = tqdm(total=per_epoch, desc=f"epoch {trainer.epoch + 1}", leave=False, dynamic_ncols=True)
+
+    def on_batch_end(self, trainer, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if trainer.step % trainer.spec["log_every"] == 0 and "losses" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['losses']['loss']):.4g}")
+
+    def on_epoch_end(self, trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+DEFAULT_CALLBACKS = ("progress", "metrics", "checkpoint")
+ORDER = ("ema", "samples", "metrics", "checkpoint", "progress")  # EMA first: it adds val_ema/ metrics

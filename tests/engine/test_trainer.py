@@ -1,0 +1,95 @@
+"""The Trainer: accumulation equals the large batch, exact resume, non-finite policy, EMA."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from engine import checkpoint
+from engine.build import build_trainer, resume
+from errors import TrainingError
+from tests.engine.toy import toy_config
+
+
+def weights(trainer) -> dict:
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("optim", [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.01}])
+def test_accumulation_equals_large_batch(tmp_path, optim):
+    # 50 images: batches of 12 give 12,12,12,12,2; micro-batches of 4 in windows of 3 give the same sample
+    # sets, including the short last window (4+... -> 2 images), which is weighted by its real size.
+    big = toy_config(tmp_path / "a", batch_size=12, epochs=2)
+    small = toy_config(tmp_path / "b", batch_size=4, accumulate=3, epochs=2)
+    for cfg in (big, small):
+        cfg["model"]["dropout"] = 0.0
+        cfg["optim"] = optim
+    a, b = build_trainer(big, tmp_path / "a"), build_trainer(small, tmp_path / "b")
+    assert a.max_steps == b.max_steps == 10
+    a.fit()
+    b.fit()
+    for k, v in weights(a).items():
+        torch.testing.assert_close(weights(b)[k], v, atol=1e-6, rtol=0)
+
+
+def test_resume_mid_epoch_is_bit_identical(tmp_path):
+    cfg = toy_config(tmp_path, epochs=3)
+    cfg["callbacks"]["ema"] = {"decay": 0.9, "warmup": True}
+    full = build_trainer(copy.deepcopy(cfg), tmp_path / "full")
+    full.fit()
+    # 13 updates per epoch: stop at update 20, i.e. 7 batches into epoch 2
+    first = copy.deepcopy(cfg)
+    first["train"]["max_steps"] = 20
+    stopped = build_trainer(first, tmp_path / "split")
+    stopped.fit()
+    assert (stopped.epoch, stopped.batch_in_epoch, stopped.step) == (1, 7, 20)
+    resumed = build_trainer(copy.deepcopy(cfg), tmp_path / "split")
+    resume(resumed, "auto")
+    assert resumed.step == 20
+    resumed.fit()
+    assert resumed.step == full.step == 39
+    for k, v in weights(full).items():
+        assert torch.equal(weights(resumed)[k], v), k
+    ema_full = full.callbacks[0].ema.state_dict()
+    ema_resumed = resumed.callbacks[0].ema.state_dict()
+    for k, v in ema_full.items():
+        assert torch.equal(ema_resumed[k], v), k
+
+
+def test_nonfinite_stop_keeps_last_good_checkpoint(tmp_path):
+    cfg = toy_config(tmp_path, epochs=3)
+    cfg["model"]["nan_after"] = 20  # the 21st loss evaluation is NaN: update 20, in epoch 2
+    trainer = build_trainer(cfg, tmp_path / "run")
+    with pytest.raises(TrainingError, match=r"non-finite loss at update 20 .*ce=nan"):
+        trainer.fit()
+    state = checkpoint.load(tmp_path / "run" / "last.pt")
+    assert state["progress"]["step"] == 13  # saved at the end of epoch 1, before the NaN
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_nonfinite_skip_policy_skips_updates(tmp_path):
+    cfg = toy_config(tmp_path, epochs=1, nonfinite="skip")
+    cfg["model"]["nan_after"] = 10
+    trainer = build_trainer(cfg, tmp_path / "run")
+    trainer.fit()
+    assert trainer.skipped_updates == 3
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+
+
+def test_ema_matches_closed_form():
+    from engine.callbacks import EMA
+    model = torch.nn.Linear(2, 1, bias=False)
+    ema = EMA(decay=0.9).attach(model)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(5):
+        ema.update_parameters(model)  # first update copies; then e <- 0.9 e + 0.1 * 1
+    start = ema.module.weight.clone()
+    torch.testing.assert_close(start, torch.ones(1, 2))
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    for _ in range(4):
+        ema.update_parameters(model)
+    expected = 3.0 + (1.0 - 3.0) * 0.9 ** 4  # closed form of 4 updates towards a constant target
+    torch.testing.assert_close(ema.module.weight, torch.full((1, 2), expected))

@@ -1,0 +1,58 @@
+"""Train any model from a YAML config.
+
+    python train.py --config configs/nice_mnist_blog.yaml [train.epochs=5 model.train_noise=none ...]
+    python train.py --config configs/nice_mnist_blog.yaml --resume auto     # continue the run's last.pt
+    python train.py --config configs/quickstart.yaml --print-config         # show the resolved config
+
+The run folder is ``<train.out_dir>/<train.run_name>`` (run name: the config's file name by default). It gets
+the resolved config (config.yaml), metrics.jsonl, summary.csv, results.json, last.pt, best.pt (when
+``callbacks.checkpoint.monitor`` is set) and samples/. A config, data or checkpoint problem prints one line
+and exits with code 2; Ctrl-C saves last.pt and exits with code 130.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine import config as cfg
+from engine.build import build_trainer, load_plugins, resume
+from engine.cli import user_errors_exit_2
+from errors import ConfigError
+
+
+@user_errors_exit_2
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="YAML file, e.g. configs/quickstart.yaml")
+    parser.add_argument("--resume", help="a checkpoint path, or 'auto' for the run folder's newest one")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=3")
+    args = parser.parse_args(argv)
+    load_plugins()
+    config = cfg.load_config(args.config, args.overrides)
+    if args.print_config:
+        print(cfg.dump(config), end="")
+        return 0
+    run_dir = Path(config["train"]["out_dir"]) / config["train"]["run_name"]
+    if (run_dir / "last.pt").exists() and not args.resume:
+        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume auto, or start a new "
+                          f"one with train.run_name=<new name>")
+    trainer = build_trainer(config, run_dir)
+    if args.resume:
+        path = resume(trainer, args.resume)
+        print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(cfg.dump(config))
+    print(f"run folder {run_dir}; {sum(p.numel() for p in trainer.model.parameters()):,} parameters on "
+          f"{trainer.device}; {trainer.max_steps} updates", flush=True)
+    trainer.fit()
+    if trainer.stop_requested:
+        print(f"stopped at update {trainer.step}; continue with: python train.py --config {args.config} "
+              f"--resume auto", flush=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
