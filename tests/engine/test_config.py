@@ -1,0 +1,96 @@
+"""Strict configs: every error path gives one line naming the key and exits with code 2, no traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.config import apply_overrides, load_config, matches, validate
+from errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_train(*args, cwd=ROOT, env_extra=None):
+    import os
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+model: {name: nice, hidden_units: 8, hidden_layers: 1}
+data: {name: fake, n_train: 16, n_test: 8}
+train: {batch_size: 8, epochs: 1}
+"""
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("train.epocs=3", "unknown key train.epocs; did you mean 'epochs'?"),
+    ("model.hiden_units=3", "unknown key model.hiden_units; did you mean 'hidden_units'?"),
+    ("trian.epochs=3", "unknown top-level key 'trian'; did you mean 'train'?"),
+    ("train.batch_size=big", "train.batch_size must be int, got 'big' (str)"),
+    ("optim.lr=fast", "optim.lr must be float, got 'fast' (str)"),
+    ("model.name=nic", "model.name 'nic' is not a registered model; did you mean 'nice'?"),
+    ("train.nonfinite=ignore", "train.nonfinite must be one of stop, skip, got 'ignore'"),
+    ("model.prior=cauchy", "model: NICE prior must be one of"),
+])
+def test_config_errors_one_line_exit_2(tmp_path, override, expected):
+    result = run_train("--config", str(write(tmp_path, BASE)), override, f"train.out_dir={tmp_path}")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_missing_config_file(tmp_path):
+    result = run_train("--config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"config file {tmp_path / 'nope.yaml'} not found" in result.stderr
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path):
+    cfg = write(tmp_path, BASE.replace("{name: fake, n_train: 16, n_test: 8}", f"{{name: mnist, root: {tmp_path}/nodata}}"))
+    result = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path}/nodata/mnist.npz" in result.stderr and "data.root" in result.stderr
+
+
+def test_existing_run_is_not_overwritten_and_bad_resume_is_refused(tmp_path):
+    cfg = write(tmp_path, BASE)
+    ok = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
+    assert ok.returncode == 0, ok.stderr
+    again = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
+    assert again.returncode == 2 and "--resume auto" in again.stderr
+    other = run_train("--config", str(cfg), f"train.out_dir={tmp_path}", "model.hidden_units=16", "--resume", "auto")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "different model config (differs in: model.hidden_units)" in other.stderr
+
+
+def test_overrides_parse_yaml_values():
+    cfg = apply_overrides({}, ["optim.lr=1e-3", "train.grad_clip=null", "model.image_shape=[1,4,4]"])
+    assert cfg == {"optim": {"lr": 1e-3}, "train": {"grad_clip": None}, "model": {"image_shape": [1, 4, 4]}}
+    with pytest.raises(ConfigError, match="must look like key.sub=value"):
+        apply_overrides({}, ["train.epochs"])
+
+
+def test_resolved_config_fills_defaults_and_run_name(tmp_path):
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg["train"]["run_name"] == "c" and cfg["train"]["accumulate"] == 1
+    assert cfg["model"]["num_couplings"] == 4  # the model's own default, recorded in the run
+    assert validate(cfg) == cfg  # resolving is idempotent: a saved config reloads unchanged
+
+
+def test_type_matching():
+    assert matches(3, float) and not matches(True, int) and not matches(3.5, int)
+    assert matches([1, 2], list[int]) and not matches([1, "a"], list[int])
+    assert matches(None, int | None) and matches([0.5, 0.9], tuple[float, float])
+    assert not matches([0.5], tuple[float, float])
