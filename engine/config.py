@@ -152,8 +152,12 @@ def _suggest(key: str, valid, what: str = "valid keys") -> str:
 
 
 def type_name(ann: Any) -> str:
+    """A readable name of what YAML may hold for ``ann`` (tensor arms of a union are left out)."""
     if ann is type(None):
         return "null"
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(ann) if not (isinstance(a, type) and a.__module__.startswith("torch"))]
+        return " or ".join(type_name(a) for a in arms)
     if isinstance(ann, type):
         return ann.__name__
     return str(ann).replace("typing.", "").replace("NoneType", "null")
