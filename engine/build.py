@@ -133,15 +133,20 @@ def resume(trainer: Trainer, spec: str) -> Path:
     return path
 
 
-def load_trained_model(path: str | Path, device: str | torch.device = "cpu", use_ema: bool = False):
-    """(model in eval mode, config) from a checkpoint, for sampling, evaluation and figure scripts."""
-    state = checkpoint.load(path)
+def model_from_state(state: dict, device: str | torch.device = "cpu", use_ema: bool = False):
+    """The trained model (eval mode) held by a loaded checkpoint: raw weights, or the EMA ones."""
     model = build_model(state["config"], device)
     weights = state["model"]
     if use_ema:
         ema = state["callbacks"].get("EMA")
         if not ema:
-            raise CheckpointError(f"{path} holds no EMA weights; drop --ema or train with callbacks.ema")
+            raise CheckpointError("the checkpoint holds no EMA weights; drop --ema or train with callbacks.ema")
         weights = {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")}
     model.load_state_dict(weights)
-    return model.eval(), state["config"]
+    return model.eval()
+
+
+def load_trained_model(path: str | Path, device: str | torch.device = "cpu", use_ema: bool = False):
+    """(model in eval mode, config) from a checkpoint, for sampling, evaluation and figure scripts."""
+    state = checkpoint.load(path)
+    return model_from_state(state, device, use_ema), state["config"]

@@ -1,0 +1,83 @@
+"""The entry points end to end: Ctrl-C, bad checkpoints, non-finite losses, sampling and evaluation."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from engine import checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["model.hidden_units=16", "model.hidden_layers=1", "data.name=fake", "data.n_train=64", "data.n_test=32",
+         "train.batch_size=16", "callbacks.samples.n=4"]
+
+
+def run(script: str, *args, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_user_error(result, text: str):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and text in result.stderr, result.stderr
+
+
+def train_small(tmp_path, *extra):
+    return run("train.py", "--config", "configs/quickstart.yaml", *SMALL, f"train.out_dir={tmp_path}", *extra)
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--config", "configs/quickstart.yaml", *SMALL,
+                             "data.n_train=4096", "train.epochs=1000", f"train.out_dir={tmp_path}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "quickstart" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.exists() and metrics.stat().st_size > 0) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume auto" in out
+    state = checkpoint.load(tmp_path / "quickstart" / "last.pt")
+    assert state["progress"]["step"] >= 10
+    resumed = train_small(tmp_path, "data.n_train=4096", "train.epochs=1", "--resume", "auto")
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout
+
+
+def test_truncated_and_pickled_checkpoints_are_refused(tmp_path):
+    assert train_small(tmp_path, "train.epochs=1").returncode == 0
+    ckpt = tmp_path / "quickstart" / "last.pt"
+    data = ckpt.read_bytes()
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(data[: len(data) // 3])
+    assert_user_error(train_small(tmp_path, "train.epochs=2", "--resume", str(bad)), "is unreadable")
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "x": Path("/")}, evil)  # a pickled object, not a tensor
+    assert_user_error(run("sample.py", "--checkpoint", str(evil)), "is unreadable")
+    assert_user_error(run("sample.py", "--checkpoint", str(tmp_path / "missing.pt")), "not found")
+
+
+def test_nonfinite_loss_stops_with_one_line(tmp_path):
+    result = train_small(tmp_path, "loss_weights.nll=.inf")
+    assert_user_error(result, "non-finite loss at update 0 (epoch 0, phase main): nll=")
+
+
+def test_sample_and_evaluate_from_checkpoint(tmp_path):
+    assert train_small(tmp_path, "train.epochs=1").returncode == 0
+    best = tmp_path / "quickstart" / "best.pt"
+    out = tmp_path / "grid.png"
+    result = run("sample.py", "--checkpoint", str(best), "--n", "9", "--out", str(out), "temperature=0.5")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (3 * 28, 3 * 28)
+    assert_user_error(run("sample.py", "--checkpoint", str(best), "temp=0.5"), "does not accept ['temp']")
+    ev = run("evaluate.py", "--checkpoint", str(best), "--split", "val")
+    assert ev.returncode == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    assert metrics["images"] == 32 and "loss" in metrics and "nll_nats" in metrics
