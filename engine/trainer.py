@@ -49,6 +49,7 @@ class Trainer:
         self.skipped_updates = 0
         self.last_grad_norm: float | None = None
         self.stop_requested = False
+        self._last_saved: tuple | None = None
         amp = self.spec["amp"] if device.type == "cuda" else "off"
         if self.spec["amp"] != "off" and amp == "off":
             print(f"note: train.amp={self.spec['amp']} ignored: AMP runs on CUDA only", flush=True)
@@ -82,7 +83,8 @@ class Trainer:
                 self._run_epoch()
             if not self.stop_requested:
                 self.run_final_evaluation()
-            self.save(self.run_dir / "last.pt")
+            if self._last_saved != self._position():  # the epoch-end save may already hold this state
+                self.save(self.run_dir / "last.pt")
             self._call("on_train_end")
         finally:
             if previous is not None:
@@ -196,8 +198,8 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "loss_weights": dict(self.loss_weights),
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
-            "progress": {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step,
-                         "skipped_updates": self.skipped_updates},
+            "progress": dict(zip(("epoch", "batch_in_epoch", "step"), self._position()),
+                             skipped_updates=self.skipped_updates),
             "rng": checkpoint.rng_state(),
         }
 
@@ -218,12 +220,19 @@ class Trainer:
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         checkpoint.set_rng_state(state["rng"])
 
+    def _position(self) -> tuple:
+        """(epoch, batch, update), with the end of an epoch written as the start of the next."""
+        if self.batch_in_epoch >= len(self.train_loader):
+            return self.epoch + 1, 0, self.step
+        return self.epoch, self.batch_in_epoch, self.step
+
     def save(self, path: str | Path) -> None:
         path = Path(path)
         state = self.state_dict()
         self._call("on_save_checkpoint", state)
         if path.name == "last.pt":
             checkpoint.save_rotating(state, path)
+            self._last_saved = self._position()
         else:
             checkpoint.atomic_save(state, path)
 
