@@ -40,10 +40,6 @@ class Callback:
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def _scalar_logs(trainer, logs: dict) -> dict:
-    return {k: float(v) for k, v in logs.get("losses", {}).items()}
-
-
 @registry.register("callback", "ema")
 class EMA(Callback):
     """Exponential moving average of the weights, updated after every optimizer update:
@@ -145,6 +141,7 @@ class MetricsLogger(Callback):
         self._last_val: dict = {}
         self._t0 = time.time()
         self._t_interval = time.time()
+        self._elapsed_before = 0.0  # wall time of the run's earlier segments (before a resume)
 
     def on_train_begin(self, trainer) -> None:
         trainer.run_dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +194,7 @@ class MetricsLogger(Callback):
                **{f"train/{k}": float(v) / max(n, 1) for k, v in self._epoch.items()},
                **{k: v for k, v in self._last_val.items() if k.startswith("val")},
                "lr": next(iter(trainer.optimizers.values())).param_groups[0]["lr"],
-               "wall_s": round(time.time() - self._t0, 1)}
+               "wall_s": round(self.wall_time(), 1)}
         path = trainer.run_dir / "summary.csv"
         new = not path.exists()
         with open(path, "a", newline="") as f:
@@ -212,10 +209,20 @@ class MetricsLogger(Callback):
                   f"({row['wall_s']} s)", flush=True)
         self._epoch = {}
 
+    def wall_time(self) -> float:
+        """Seconds of training so far, over all segments of a resumed run (up to each one's last save)."""
+        return self._elapsed_before + time.time() - self._t0
+
+    def state_dict(self) -> dict:
+        return {"wall_s": self.wall_time()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._elapsed_before = state.get("wall_s", 0.0)
+
     def on_train_end(self, trainer) -> None:
         with open(trainer.run_dir / "results.json", "w") as f:
             json.dump({"step": trainer.step, "epoch": trainer.epoch, **self._last_val,
-                       "wall_s": round(time.time() - self._t0, 1)}, f, indent=1)
+                       "wall_s": round(self.wall_time(), 1)}, f, indent=1)
         self.jsonl.close()
         if self.tb is not None:
             self.tb.close()
