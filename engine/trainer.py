@@ -119,21 +119,17 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
 
-    def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
-        phase = self.model.phase(self.step)
-        optimizer = self.optimizers[phase]
-        self.model.train()
+    def _window_backward(self, micro_batches: list[dict], window_samples: int, phase: str) -> dict | None:
+        """Zero the grads, then back-propagate each micro-batch's weighted loss sum. Returns the window means
+        of the loss terms, or None when a loss was not finite and the policy is ``skip``."""
         self.model.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
-        finite = True
         for batch in micro_batches:
-            batch = self._to_device(batch)
             share = len(next(iter(batch.values()))) / window_samples
             with self._autocast():
                 losses = self.model.training_losses(batch, phase)
                 total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
             if not torch.isfinite(total):
-                finite = False
                 terms = ", ".join(f"{n}={v.item():.4g}" for n, v in losses.items())
                 if self.spec["nonfinite"] == "stop":
                     raise TrainingError(
@@ -141,14 +137,22 @@ class Trainer:
                         f"the last good checkpoint is kept in {self.run_dir}; lower optim.lr or set "
                         f"train.nonfinite=skip")
                 print(f"warning: skipping update {self.step}: non-finite loss ({terms})", flush=True)
-                break
+                self.model.zero_grad(set_to_none=True)
+                return None
             self.scaler.scale(total * share).backward()
             for name, value in losses.items():  # logged undivided: the window mean of each term
                 sums[name] = sums.get(name, 0.0) + value.detach().float() * share
             sums["loss"] = sums.get("loss", 0.0) + total.detach().float() * share
-        if not finite:
+        return sums
+
+    def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
+        phase = self.model.phase(self.step)
+        optimizer = self.optimizers[phase]
+        self.model.train()
+        micro_batches = [self._to_device(b) for b in micro_batches]
+        sums = self._window_backward(micro_batches, window_samples, phase)
+        if sums is None:
             self.skipped_updates += 1
-            self.model.zero_grad(set_to_none=True)
             return {"phase": phase, "skipped": True}
         self.scaler.unscale_(optimizer)
         self._call("on_before_optimizer_step", phase)
@@ -159,8 +163,17 @@ class Trainer:
             self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.spec["grad_clip"]))
         elif (self.step + 1) % self.spec["log_every"] == 0:
             self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        if getattr(optimizer, "needs_closure", False):
+            # e.g. Heun: the optimizer evaluates the gradient again at a trial point, on the same window
+            def closure() -> torch.Tensor:
+                again = self._window_backward(micro_batches, window_samples, phase)
+                if again is None:
+                    raise TrainingError(f"non-finite loss in the closure of update {self.step}; lower optim.lr")
+                return again["loss"]
+            optimizer.step(closure)
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
         if phase in self.schedulers and self.scheduler_interval == "step":
             self.schedulers[phase].step()
         return {"phase": phase, "losses": sums, "samples": window_samples}
