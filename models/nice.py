@@ -170,12 +170,15 @@ class NICE(Model):
         RNG (seed it for a fixed-noise test number)."""
         z, log_det = self(self.preprocess(batch["x"]))
         nll_nats = self._negative_log_density(z, log_det, with_constant=True).mean()
+        # the two parts of the loss, to see which one moves: the scaling layer's log-det (= sum of a) and
+        # the prior term (for the Gaussian prior, 0.5 |z|^2)
+        parts = {"log_det": log_det.mean(), "prior_nll": nll_nats + log_det.mean()}
         if self.preprocess_mode == "blog":
             # Clean pixels x/255: never turn this into bits/dim. A density of undequantised data is not a
             # likelihood of discrete data and can fall without bound (spec nice.md, "Losses").
             loss = self._negative_log_density(z, log_det, with_constant=False).mean()
-            return {"loss": loss, "nll_nats": nll_nats}
-        return {"nll_nats": nll_nats, "bits_per_dim": bits_per_dim(nll_nats, self.dim, self.n_bins)}
+            return {"loss": loss, "nll_nats": nll_nats, **parts}
+        return {"nll_nats": nll_nats, "bits_per_dim": bits_per_dim(nll_nats, self.dim, self.n_bins), **parts}
 
     # ---------------------------------------------------------------------------------------- sampling
     @torch.no_grad()

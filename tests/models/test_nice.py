@@ -161,7 +161,8 @@ def test_blog_loss_matches_hand_computation():
     assert torch.allclose(model.training_losses(batch)["nll"], expected, atol=1e-12)
     model.eval()
     metrics = model.evaluation_metrics(batch)
-    assert set(metrics) == {"loss", "nll_nats"}
+    assert set(metrics) == {"loss", "nll_nats", "log_det", "prior_nll"}
+    torch.testing.assert_close(metrics["prior_nll"] - metrics["log_det"], metrics["nll_nats"])
     assert torch.allclose(metrics["loss"], expected, atol=1e-12)
     assert torch.allclose(metrics["nll_nats"], expected + 4 * math.log(2 * math.pi), atol=1e-10)
 
@@ -182,7 +183,7 @@ def test_dequantized_nll_and_bits_per_dim_by_hand(prior):
     nll = (-(log_prior + model.log_scale.sum())).mean()
     torch.manual_seed(123)
     metrics = model.evaluation_metrics(batch)
-    assert set(metrics) == {"nll_nats", "bits_per_dim"}
+    assert set(metrics) == {"nll_nats", "bits_per_dim", "log_det", "prior_nll"}
     assert torch.allclose(metrics["nll_nats"], nll, atol=1e-10)
     assert torch.allclose(metrics["bits_per_dim"], (nll / 8 + math.log(256)) / math.log(2), atol=1e-10)
     assert torch.allclose(metrics["bits_per_dim"], bits_per_dim(nll, 8, 256), atol=1e-12)
