@@ -1,12 +1,14 @@
 """Name -> constructor registry shared by every package.
 
-Models, datasets, optimizers, schedulers and callbacks register themselves next to their definition::
+Models, datasets, optimizers, schedulers, callbacks and metrics register themselves next to their
+definition::
 
     @register("model", "nice")
     class NICE(Model): ...
 
-and configs refer to them by ``name:``. The constructor's signature (parameter names, defaults and type
-annotations) is the schema the config validator checks the section's other keys against.
+and configs refer to them by ``name:`` (metrics: by name, in ``callbacks.evaluate.metrics``). The
+constructor's signature (parameter names, defaults and type annotations) is the schema the config validator
+checks the section's other keys against.
 
 This module imports nothing from the project, so every package can use it without reaching up into the
 engine (dependencies point one way: entry points -> engine -> models/data -> losses/optim -> registry).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-KINDS = ("model", "dataset", "optimizer", "scheduler", "callback")
+KINDS = ("model", "dataset", "optimizer", "scheduler", "callback", "metric")
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The 2-d features of the center-loss demo of kexue.fm/archives/5765, without and with the center term.
+
+    python scripts/center_loss_figure.py --center runs/center_loss_mnist \
+        --no-center runs/center_loss_mnist_nocenter [--out docs/figures]
+
+A codebase addition (spec ../shared/spec/callbacks_layers.md, "Figures to reproduce" 1): the post trains the
+784 -> Dense(2) -> CenterLossHead(10) demo but plots nothing. Each argument is a run folder (its best.pt, else
+last.pt) or a checkpoint file of model ``center_loss_mlp``. Both models embed the whole test split of their
+dataset (loaded as in training: data.root or $KEXUE_DATA); each panel scatters those 2-d features coloured by
+true class and marks the class means of the features (o) and, where the center term was trained
+(loss_weights.center > 0), the learned centres (x). Panels have their own axis scales: without the center term
+the features spread over a far larger range. Titles give the run, update, λ and the test accuracy recomputed
+here from the features. Written to --out: ``center_loss_features.png`` and ``center_loss_features.json``
+(command, checkpoints, runs, steps, λ, test accuracy and cross-entropy).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as `python scripts/center_loss_figure.py`: modules live at the repo root
+    sys.path.insert(0, str(REPO))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import registry  # noqa: E402
+from engine import checkpoint  # noqa: E402
+from engine.build import model_from_state  # noqa: E402
+from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.config import DataSpec  # noqa: E402
+from errors import CheckpointError, ConfigError  # noqa: E402
+
+STEM = "center_loss_features"
+
+
+def resolve_checkpoint(spec: str) -> Path:
+    """A checkpoint file as given, or a run folder's best.pt, else its last.pt."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    for name in ("best.pt", "last.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise CheckpointError(f"{spec}: no checkpoint file, and no best.pt or last.pt in it; pass a finished run "
+                          f"folder of configs/center_loss_mnist.yaml")
+
+
+def test_split(data_cfg: dict) -> dict[str, torch.Tensor]:
+    """The dataset's test split, loaded with the run's own data settings (engine keys left out)."""
+    engine_keys = set(DataSpec.__dataclass_fields__)
+    kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
+    splits = registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    if "test" not in splits:
+        raise ConfigError(f"dataset {data_cfg['name']!r} has no test split to embed")
+    return splits["test"]
+
+
+@torch.no_grad()
+def embed(spec: str, batch_size: int = 1000) -> dict:
+    path = resolve_checkpoint(spec)
+    state = checkpoint.load(path)
+    config = state["config"]
+    if config["model"]["name"] != "center_loss_mlp":
+        raise ConfigError(f"{path} holds model {config['model']['name']!r}; this figure needs center_loss_mlp")
+    model = model_from_state(state)  # eval mode
+    data = test_split(config["data"])
+    feats, logits = [], []
+    for i in range(0, len(data["x"]), batch_size):
+        f = model.features(data["x"][i:i + batch_size])
+        feats.append(f)
+        logits.append(model.head(f))
+    f, logits, y = torch.cat(feats), torch.cat(logits), data["y"]
+    lam = float(state["loss_weights"].get("center", 1.0))
+    return {"checkpoint": str(path), "run_name": config["train"]["run_name"], "step": state["progress"]["step"],
+            "epochs_done": state["progress"]["epoch"], "lambda": lam, "n_test": len(y),
+            "test_acc": float((logits.argmax(1) == y).float().mean()),
+            "test_ce": float(F.cross_entropy(logits, y)),
+            "features": f, "labels": y, "centers": model.head.centers.detach().clone()}
+
+
+def panel(ax, run: dict) -> None:
+    f, y = run["features"].numpy(), run["labels"].numpy()
+    colours = plt.get_cmap("tab10")
+    for k in range(int(y.max()) + 1):
+        pts = f[y == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.35, color=colours(k), linewidths=0, rasterized=True)
+        mean = pts.mean(axis=0)
+        ax.scatter(*mean, s=60, facecolors="white", edgecolors=colours(k), linewidths=1.5, zorder=3)
+        ax.annotate(str(k), mean, xytext=(4, 4), textcoords="offset points", fontsize=9, weight="bold",
+                    color=colours(k), zorder=4)
+        # legend entries with visible markers
+        ax.scatter([], [], s=20, color=colours(k), label=str(k))
+    if run["lambda"] > 0:
+        c = run["centers"].numpy()
+        ax.scatter(c[:, 0], c[:, 1], marker="x", s=70, color="black", linewidths=1.8, zorder=5,
+                   label="learned centre")
+    ax.scatter([], [], s=50, facecolors="white", edgecolors="grey", label="class mean")
+    ax.set_title(f"{run['run_name']}  (λ = {run['lambda']:g})\nupdate {run['step']}, "
+                 f"test accuracy {100 * run['test_acc']:.2f}%", fontsize=10)
+    ax.set_xlabel("feature 1")
+    ax.set_ylabel("feature 2")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=7, markerscale=1.0, ncol=2, loc="best", framealpha=0.8)
+
+
+@user_errors_exit_2
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--center", required=True, help="run folder or checkpoint trained with the center term")
+    parser.add_argument("--no-center", required=True, help="run folder or checkpoint with loss_weights.center=0")
+    parser.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    args = parser.parse_args(argv)
+    runs = {"no_center": embed(args.no_center), "center": embed(args.center)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    for ax, run in zip(axes, runs.values()):
+        panel(ax, run)
+    fig.suptitle(f"configs/center_loss_mnist.yaml: 2-d features of the {runs['center']['n_test']:,} test "
+                 f"digits, softmax only (left) and with the center loss (right)\n(a codebase addition: "
+                 f"kexue.fm/archives/5765 trains this demo but plots nothing)", fontsize=10)
+    fig.tight_layout()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"{STEM}.png", dpi=130)
+    plt.close(fig)
+    manifest = {
+        "figure": f"{STEM}.png",
+        "command": "python scripts/center_loss_figure.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "caption": "2-d test features of the center-loss demo, coloured by class; o = class means, "
+                   "x = learned centres (only where the center term was trained); each panel has its own scale",
+        "runs": {role: {k: v for k, v in run.items() if k not in ("features", "labels", "centers")}
+                 for role, run in runs.items()},
+    }
+    (out / f"{STEM}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    for role, run in runs.items():
+        print(f"{role}: {run['run_name']} update {run['step']} λ={run['lambda']:g} "
+              f"test acc {run['test_acc']:.4f} test ce {run['test_ce']:.4f}", flush=True)
+    print(f"wrote {out / (STEM + '.png')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
