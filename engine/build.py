@@ -10,6 +10,7 @@ import torch
 import registry
 from data.loader import InMemoryLoader
 from engine import checkpoint
+from engine import experiment_callbacks  # noqa: F401  (registers evaluate, set_value)
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer

@@ -5,9 +5,9 @@ possibly several accumulated micro-batches), on_before_optimizer_step, on_valida
 which a callback may extend), on_save_checkpoint (the state about to be written). State that must survive
 a resume goes through state_dict/load_state_dict.
 
-Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``evaluate``, ``set_value``,
-``samples``, ``metrics``, ``checkpoint``, ``progress``. The last three are on by default
-(``callbacks.progress: false`` turns one off). Callbacks run in the order of ``ORDER`` at every hook, so
+Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``samples``, ``metrics``,
+``checkpoint``, ``progress`` (``evaluate`` and ``set_value`` live in engine/experiment_callbacks.py). The
+last three are on by default (``callbacks.progress: false`` turns one off). Callbacks run in the order of ``ORDER`` at every hook, so
 those that add metrics (ema, evaluate) come before those that log or monitor them (metrics, checkpoint).
 
 The "fancy callbacks" of kexue.fm/archives/5765 (spec: ../shared/spec/callbacks_layers.md) map to:
@@ -29,8 +29,6 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import registry
-from engine.evaluation import EVAL_SEED
-from errors import ConfigError
 
 
 class Callback:
@@ -328,165 +326,6 @@ class Progress(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-# ------------------------------------------------------------------------------ user-defined metrics
-# A metric is any function ``fn(model, batches) -> float`` registered with ``@registry.register("metric",
-# name)`` in a module of models/, data/, optim/ or losses/ (imported by engine.config.load_plugins), e.g. next
-# to the model it evaluates. ``batches`` iterates once over the split's batches (dicts of tensors already on
-# the model's device); the model is in eval mode, gradients are off and the RNG is forked and seeded as in
-# engine/evaluation.py. ``callbacks.evaluate.metrics: [name, ...]`` adds ``val/<name>`` to every validation.
-
-
-@registry.register("metric", "accuracy")
-def accuracy(model, batches) -> float:
-    """Fraction of samples with argmax(model(x)) == y: the blog's Evaluate. Needs ``forward(x)`` to return
-    logits (N, classes)."""
-    correct, total = 0, 0
-    for batch in batches:
-        correct += int((model(batch["x"]).argmax(dim=1) == batch["y"]).sum())
-        total += len(batch["y"])
-    return correct / max(total, 1)
-
-
-@torch.no_grad()
-def compute_metric(fn, model, loader, device: torch.device) -> float:
-    """``fn(model, batches)`` over all batches of ``loader``, in eval mode under a forked, seeded RNG."""
-    was_training = model.training
-    model.eval()
-    devices = [device.index or 0] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(EVAL_SEED)
-            batches = ({k: v.to(device, non_blocking=True) for k, v in b.items()} for b in loader.batches())
-            return float(fn(model, batches))
-    finally:
-        model.train(was_training)
-
-
-@registry.register("callback", "evaluate")
-class Evaluate(Callback):
-    """The blog's custom Evaluate callback: at every validation, compute each registered metric function
-    in ``metrics`` on the validation split and add it as ``val/<name>`` (at the final test evaluation also
-    ``test/<name>``; with ``ema`` and an ``ema`` callback, ``val_ema/<name>`` on the EMA weights). The
-    ``checkpoint`` callback then keeps the best, e.g. ``checkpoint: {monitor: val/accuracy, mode: max,
-    ties_win: true}`` for the blog's ">=" rule. The values are logged by ``metrics`` and kept as a history
-    ([update, value] pairs per key) in this callback's state."""
-
-    def __init__(self, metrics: list[str], ema: bool = True):
-        known = registry.names("metric")
-        unknown = [m for m in metrics if m not in known]
-        if unknown:
-            raise ConfigError(f"callbacks.evaluate.metrics: {', '.join(map(repr, unknown))} not a registered "
-                              f"metric (registered: {', '.join(known)}); register a function with "
-                              f"@register('metric', name) in a module of models/")
-        self.fns = {name: registry.lookup("metric", name) for name in metrics}
-        self.use_ema = ema
-        self.history: dict[str, list[list[float]]] = {}
-
-    def _add(self, trainer, metrics: dict, prefix: str, model, loader) -> None:
-        for name, fn in self.fns.items():
-            key = f"{prefix}/{name}"
-            if key in metrics:
-                raise ConfigError(f"metric {name!r} would overwrite {key} computed by the model; register the "
-                                  f"function under another name")
-            metrics[key] = compute_metric(fn, model, loader, trainer.device)
-            self.history.setdefault(key, []).append([trainer.step, metrics[key]])
-
-    def on_validation_end(self, trainer, metrics: dict) -> None:
-        for split in ("val", "test"):
-            if split in trainer.eval_loaders and any(k.startswith(f"{split}/") for k in metrics):
-                self._add(trainer, metrics, split, trainer.model, trainer.eval_loaders[split])
-        ema = next((cb.ema for cb in trainer.callbacks if isinstance(cb, EMA) and cb.ema is not None), None)
-        if self.use_ema and ema is not None and any(k.startswith("val/") for k in metrics):
-            self._add(trainer, metrics, "val_ema", ema.module, trainer.eval_loaders["val"])
-
-    def state_dict(self) -> dict:
-        return {"history": self.history}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.history = {k: [list(p) for p in v] for k, v in state.get("history", {}).items()}
-
-
-# ------------------------------------------------------------------------------------ set a value
-@registry.register("callback", "set_value")
-class SetValue(Callback):
-    """Set a training hyperparameter at given epochs (or updates): the blog's loss weight e = 0.1 that
-    becomes 0.01 from epoch 100 on is ``set_value: {target: loss_weights.smoothing, at: {100: 0.01}}``.
-
-    ``target``: ``loss_weights.<loss name>`` (the weight the Trainer gives that loss term; saved with the
-    run) or ``model.<attribute path>`` (a number or tensor attribute of the model). ``at`` maps a 0-based
-    epoch (``unit: epoch``, Keras counting: applied at the start of that epoch) or optimizer update
-    (``unit: step``, applied before that update) to the value. Each change is printed and logged to
-    metrics.jsonl as ``set/<target>``. The value in force is saved with the callback's state and put back
-    when a run resumes, so a resumed run never reverts to the config's value."""
-
-    TARGETS = ("loss_weights.", "model.")
-
-    def __init__(self, target: str, at: dict[int, float], unit: str = "epoch"):
-        if not target.startswith(self.TARGETS) or target.endswith("."):
-            raise ConfigError(f"callbacks.set_value.target must be loss_weights.<loss name> or "
-                              f"model.<attribute>, got {target!r}")
-        if unit not in ("epoch", "step"):
-            raise ConfigError(f"callbacks.set_value.unit must be epoch or step, got {unit!r}")
-        try:
-            self.at = {int(k): float(v) for k, v in at.items()}
-        except (TypeError, ValueError):
-            raise ConfigError(f"callbacks.set_value.at must map {unit} numbers to values, got {at!r}") from None
-        self.target, self.unit = target, unit
-        self.current: float | None = None  # the value this callback last set (None: the config's is in force)
-
-    def _model_owner(self, trainer):
-        """(object, attribute name) of a ``model.a.b`` target."""
-        *path, attr = self.target.split(".")[1:]
-        owner = trainer.model
-        for part in path:
-            owner = getattr(owner, part, None)
-        if owner is None or not hasattr(owner, attr):
-            raise ConfigError(f"callbacks.set_value.target {self.target}: the model has no such attribute")
-        return owner, attr
-
-    def _set(self, trainer, value: float) -> None:
-        if self.target.startswith("loss_weights."):
-            trainer.loss_weights[self.target.split(".", 1)[1]] = value
-        else:
-            owner, attr = self._model_owner(trainer)
-            old = getattr(owner, attr)
-            if isinstance(old, torch.Tensor):
-                with torch.no_grad():
-                    old.fill_(value)
-            else:
-                setattr(owner, attr, value)
-        self.current = value
-
-    def _apply(self, trainer, key: int) -> None:
-        if key in self.at:
-            self._set(trainer, self.at[key])
-            print(f"set_value: {self.target} = {self.at[key]:g} from {self.unit} {key} (update {trainer.step})",
-                  flush=True)
-            for cb in trainer.callbacks:
-                if isinstance(cb, MetricsLogger) and getattr(cb, "jsonl", None) and not cb.jsonl.closed:
-                    cb.log(trainer, {f"set/{self.target}": self.at[key]})
-
-    def on_train_begin(self, trainer) -> None:
-        if self.target.startswith("model."):
-            self._model_owner(trainer)  # a wrong path fails now, not at the boundary
-        if self.current is not None:  # resumed: put back the value in force when the run was saved
-            self._set(trainer, self.current)
-
-    def on_epoch_begin(self, trainer) -> None:
-        if self.unit == "epoch":
-            self._apply(trainer, trainer.epoch)
-
-    def on_batch_begin(self, trainer) -> None:
-        if self.unit == "step":
-            self._apply(trainer, trainer.step)
-
-    def state_dict(self) -> dict:
-        return {"current": self.current}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.current = state.get("current")
 
 
 DEFAULT_CALLBACKS = ("progress", "metrics", "checkpoint")

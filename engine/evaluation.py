@@ -1,7 +1,8 @@
-"""Averaging a model's evaluation metrics over a split (used by the Trainer and by evaluate.py)."""
+"""Evaluating a model over a split (used by the Trainer, evaluate.py and the ``evaluate`` callback)."""
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import torch
 
@@ -10,21 +11,33 @@ import torch
 EVAL_SEED = 1234
 
 
-@torch.no_grad()
-def evaluate_model(model, loader, device: torch.device, autocast=contextlib.nullcontext) -> dict[str, float]:
-    """Mean of ``model.evaluation_metrics`` over all batches of ``loader``, weighted by batch size."""
+@contextlib.contextmanager
+def evaluation_mode(model, device: torch.device):
+    """Eval mode, no gradients, and a forked global RNG seeded with EVAL_SEED; restores the training mode."""
     was_training = model.training
     model.eval()
-    totals: dict[str, torch.Tensor] = {}
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(EVAL_SEED)
-        for batch in loader.batches():
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(EVAL_SEED)
+            yield
+    finally:
+        model.train(was_training)
+
+
+def batches_on(loader, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+    for batch in loader.batches():
+        yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def evaluate_model(model, loader, device: torch.device, autocast=contextlib.nullcontext) -> dict[str, float]:
+    """Mean of ``model.evaluation_metrics`` over all batches of ``loader``, weighted by batch size."""
+    totals: dict[str, torch.Tensor] = {}
+    with evaluation_mode(model, device):
+        for batch in batches_on(loader, device):
             n = len(next(iter(batch.values())))
             with autocast():
                 metrics = model.evaluation_metrics(batch)
             for name, value in metrics.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().double() * n
-    model.train(was_training)
     return {name: float(total) / loader.num_samples for name, total in totals.items()}

@@ -37,7 +37,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from losses.flow import (bits_per_dim, gaussian_constant, gaussian_log_density, logistic_log_density,
+from losses.flow import (bits_per_dim, gaussian_log_density, logistic_log_density,
                          sample_logistic)
 from models.base import Model
 from models.layers import TrainOnlyNoise, merge_interleaved, split_interleaved

@@ -10,7 +10,8 @@ import torch
 
 from engine import checkpoint
 from engine.build import build_trainer, resume
-from engine.callbacks import EMA, Callback, Evaluate, SetValue
+from engine.callbacks import EMA, Callback
+from engine.experiment_callbacks import Evaluate, SetValue
 from engine.config import validate
 from errors import ConfigError
 from registry import _REGISTRY, register

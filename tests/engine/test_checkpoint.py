@@ -1,8 +1,6 @@
 """Checkpoints: atomic writes survive a failing save, weights_only refuses pickled objects, auto fallback."""
 from __future__ import annotations
 
-import collections
-
 import pytest
 import torch
 
