@@ -85,7 +85,15 @@ def build_callbacks(config: dict) -> list:
     wanted = dict.fromkeys(DEFAULT_CALLBACKS, {})
     wanted.update(config["callbacks"])
     names = [n for n in ORDER if n in wanted] + [n for n in wanted if n not in ORDER]
-    return [registry.lookup("callback", n)(**wanted[n]) for n in names if wanted[n] is not False]
+    callbacks = []
+    for n in names:
+        if wanted[n] is False:
+            continue
+        try:
+            callbacks.append(registry.lookup("callback", n)(**wanted[n]))
+        except ValueError as e:  # the callback's own argument checks
+            raise ConfigError(f"callbacks.{n}: {e}") from None
+    return callbacks
 
 
 def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
@@ -102,7 +110,10 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     if "betas" in optim_kwargs:
         optim_kwargs["betas"] = tuple(optim_kwargs["betas"])
     opt_cls = registry.lookup("optimizer", config["optim"]["name"])
-    optimizers = {name: opt_cls(params, **optim_kwargs) for name, params in groups.items()}
+    try:
+        optimizers = {name: opt_cls(params, **optim_kwargs) for name, params in groups.items()}
+    except ValueError as e:  # torch's and our optimizers check their hyperparameters (lr < 0, betas, ...)
+        raise ConfigError(f"optim ({config['optim']['name']}): {e}") from None
     sched = config["scheduler"]
     if sched["interval"] == "epoch" and sched["warmup_steps"]:
         raise ConfigError("scheduler.warmup_steps counts optimizer updates; it needs scheduler.interval=step")

@@ -268,7 +268,7 @@ class Checkpoint(Callback):
 
     def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False):
         if mode not in ("min", "max"):
-            raise ValueError(f"callbacks.checkpoint.mode must be min or max, got {mode!r}")
+            raise ValueError(f"mode must be min or max, got {mode!r}")
         self.monitor, self.mode, self.ties_win = monitor, mode, ties_win
         self.best: float | None = None
 

@@ -42,6 +42,8 @@ train: {batch_size: 8, epochs: 1}
     ("model.name=nic", "model.name 'nic' is not a registered model; did you mean 'nice'?"),
     ("train.nonfinite=ignore", "train.nonfinite must be one of stop, skip, got 'ignore'"),
     ("model.prior=cauchy", "model: NICE prior must be one of"),
+    ("optim.lr=-1", "optim (adam): Invalid learning rate: -1"),
+    ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint: mode must be min or max, got 'largest'"),
 ])
 def test_config_errors_one_line_exit_2(tmp_path, override, expected):
     result = run_train("--config", str(write(tmp_path, BASE)), override, f"train.out_dir={tmp_path}")
