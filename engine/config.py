@@ -32,7 +32,7 @@ import yaml
 import registry
 from errors import ConfigError
 
-PLUGIN_PACKAGES = ("models", "data", "optim", "losses")
+PLUGIN_PACKAGES = ("models", "data", "optim", "losses", "metrics")
 
 
 def load_plugins() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 import registry
+from data.loader import InMemoryLoader
 from engine.callbacks import EMA, Callback, MetricsLogger
 from engine.evaluation import batches_on, evaluation_mode
 from errors import ConfigError
@@ -31,10 +32,12 @@ def accuracy(model, batches) -> float:
     return correct / max(total, 1)
 
 
-def compute_metric(fn, model, loader, device: torch.device) -> float:
-    """``fn(model, batches)`` over all batches of ``loader``, in eval mode under a forked, seeded RNG."""
+def compute_metric(fn, model, loader, device: torch.device) -> float | dict[str, float]:
+    """``fn(model, batches)`` over all batches of ``loader``, in eval mode under a forked, seeded RNG: a
+    float, or a dict of floats for a function that computes several numbers in one pass."""
     with evaluation_mode(model, device):
-        return float(fn(model, batches_on(loader, device)))
+        value = fn(model, batches_on(loader, device))
+    return {k: float(v) for k, v in value.items()} if isinstance(value, dict) else float(value)
 
 
 @registry.register("callback", "evaluate")
@@ -44,9 +47,14 @@ class Evaluate(Callback):
     ``test/<name>``; with ``ema`` and an ``ema`` callback, ``val_ema/<name>`` on the EMA weights). The
     ``checkpoint`` callback then keeps the best, e.g. ``checkpoint: {monitor: val/accuracy, mode: max,
     ties_win: true}`` for the blog's ">=" rule. The values are logged by ``metrics`` and kept as a history
-    ([update, value] pairs per key) in this callback's state."""
+    ([update, value] pairs per key) in this callback's state.
 
-    def __init__(self, metrics: list[str], ema: bool = True):
+    A metric function may return a dict of floats instead of one float: each entry ``k`` becomes
+    ``val/<name>_<k>`` (e.g. ``clustering`` gives ``val/clustering_acc``, ``val/clustering_nmi``, ...). With
+    ``train_every: N`` the metrics are also computed on the whole training split (in order, at the eval
+    batch size) at every N-th validation, as ``train_eval/<name>``: a full pass, so it costs time."""
+
+    def __init__(self, metrics: list[str], ema: bool = True, train_every: int = 0):
         known = registry.names("metric")
         unknown = [m for m in metrics if m not in known]
         if unknown:
@@ -54,7 +62,10 @@ class Evaluate(Callback):
                               f"metric (registered: {', '.join(known)}); register a function with "
                               f"@register('metric', name) in a module of models/")
         self.fns = {name: registry.lookup("metric", name) for name in metrics}
-        self.use_ema = ema
+        if train_every < 0:
+            raise ConfigError(f"callbacks.evaluate.train_every must be >= 0 (0 = never), got {train_every}")
+        self.use_ema, self.train_every = ema, train_every
+        self.validations = 0  # validations seen, for train_every
         self.history: dict[str, list[list[float]]] = {}
 
     def _add(self, trainer, metrics: dict, prefix: str, model, loader) -> None:
@@ -63,8 +74,11 @@ class Evaluate(Callback):
             if key in metrics:
                 raise ConfigError(f"metric {name!r} would overwrite {key} computed by the model; register the "
                                   f"function under another name")
-            metrics[key] = compute_metric(fn, model, loader, trainer.device)
-            self.history.setdefault(key, []).append([trainer.step, metrics[key]])
+            value = compute_metric(fn, model, loader, trainer.device)
+            values = {f"{key}_{k}": v for k, v in value.items()} if isinstance(value, dict) else {key: value}
+            for k, v in values.items():
+                metrics[k] = v
+                self.history.setdefault(k, []).append([trainer.step, v])
 
     def on_validation_end(self, trainer, metrics: dict) -> None:
         for split in ("val", "test"):
@@ -73,12 +87,18 @@ class Evaluate(Callback):
         ema = next((cb.ema for cb in trainer.callbacks if isinstance(cb, EMA) and cb.ema is not None), None)
         if self.use_ema and ema is not None and any(k.startswith("val/") for k in metrics):
             self._add(trainer, metrics, "val_ema", ema.module, trainer.eval_loaders["val"])
+        if self.train_every and any(k.startswith("val/") for k in metrics):
+            self.validations += 1
+            if self.validations % self.train_every == 0:
+                ordered = InMemoryLoader(trainer.train_loader.tensors, trainer.eval_loaders["val"].batch_size)
+                self._add(trainer, metrics, "train_eval", trainer.model, ordered)
 
     def state_dict(self) -> dict:
-        return {"history": self.history}
+        return {"history": self.history, "validations": self.validations}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = {k: [list(p) for p in v] for k, v in state.get("history", {}).items()}
+        self.validations = int(state.get("validations", 0))
 
 
 # ------------------------------------------------------------------------------------ set a value

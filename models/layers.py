@@ -68,3 +68,14 @@ def split_halves(x: Tensor) -> tuple[Tensor, Tensor]:
 def merge_halves(first: Tensor, second: Tensor) -> Tensor:
     """Inverse of ``split_halves``."""
     return torch.cat([first, second], dim=-1)
+
+
+def keras_init_(module: nn.Module) -> nn.Module:
+    """Keras' default initialisation for every Linear, Conv and ConvTranspose inside ``module``: Glorot
+    (Xavier) uniform kernels and zero biases (torch's defaults are Kaiming-uniform with a fan-in bias)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from losses.flow import (bits_per_dim, gaussian_log_density, logistic_log_density,
                          sample_logistic)
 from models.base import Model
-from models.layers import TrainOnlyNoise, merge_interleaved, split_interleaved
+from models.layers import TrainOnlyNoise, keras_init_, merge_interleaved, split_interleaved
 from registry import register
 
 COUPLINGS = ("additive",)
@@ -100,10 +100,7 @@ class NICE(Model):
             coupling_network(even_dim, odd_dim, hidden_units, hidden_layers, output_relu)
             for _ in range(num_couplings))
         if keras_init:
-            for module in self.couplings.modules():
-                if isinstance(module, nn.Linear):
-                    nn.init.xavier_uniform_(module.weight)
-                    nn.init.zeros_(module.bias)
+            keras_init_(self.couplings)
         if scaling:
             # a (Keras shape (1, D)): glorot_normal has fan_in = 1, fan_out = D, std = sqrt(2/(1 + D)),
             # truncated at 2 std in Keras 2.2.0-2.2.2

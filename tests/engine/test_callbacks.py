@@ -200,6 +200,39 @@ def test_builtin_accuracy_on_a_model_with_logits_and_test_split(tmp_path):
     assert (tmp_path / "run" / "best.pt").exists()
 
 
+@register("metric", "toy_counts")
+def toy_counts(model, batches) -> dict:
+    """Two numbers from one pass: how many samples, and the toy's accuracy."""
+    n = correct = 0
+    for batch in batches:
+        n += len(batch["y"])
+        correct += int((model.net(batch["x"].float() / 255).argmax(dim=1) == batch["y"]).sum())
+    return {"n": n, "acc": correct / n}
+
+
+def test_dict_metric_and_training_split_every_other_validation(tmp_path):
+    # 50 fake images, val = holdout 10 (toy_config): training split 40; eval on it at validations 2 and 4
+    cfg = config(tmp_path, {"callbacks": {"evaluate": {"metrics": ["toy_counts"], "train_every": 2}}}, epochs=4)
+    trainer, _ = run(cfg, tmp_path / "run")
+    vals = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in vals if "val/toy_counts_n" in r]
+    assert [r["epoch"] for r in vals if "train_eval/toy_counts_n" in r] == [vals[1]["epoch"], vals[3]["epoch"]]
+    n_train = trainer.train_loader.num_samples
+    assert all(r["val/toy_counts_n"] == trainer.eval_loaders["val"].num_samples for r in vals)
+    assert all(r["train_eval/toy_counts_n"] == n_train for r in vals if "train_eval/toy_counts_n" in r)
+    assert all(r["val/toy_counts_acc"] == pytest.approx(r["val/acc"], abs=1e-6) for r in vals)
+    evaluate = next(cb for cb in trainer.callbacks if isinstance(cb, Evaluate))
+    assert evaluate.validations == 4 and len(evaluate.history["train_eval/toy_counts_acc"]) == 2
+
+
+def test_train_every_counter_resumes(tmp_path):
+    cfg = config(tmp_path, {"callbacks": {"evaluate": {"metrics": ["toy_counts"], "train_every": 2}}}, epochs=3)
+    trainer, _, _ = stopped_then_resumed(cfg, tmp_path, stop_at=PER_EPOCH)  # stops after validation 1
+    evaluate = next(cb for cb in trainer.callbacks if isinstance(cb, Evaluate))
+    assert evaluate.validations == 3
+    assert [step for step, _ in evaluate.history["train_eval/toy_counts_n"]] == [2 * PER_EPOCH]
+
+
 def test_unknown_metric_is_a_config_error():
     with pytest.raises(ConfigError, match="'acuracy' not a registered metric"):
         Evaluate(metrics=["acuracy"])
