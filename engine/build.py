@@ -38,11 +38,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
-    """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test."""
+def load_dataset(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """The dataset's own splits (``train``, usually ``test``) from a resolved ``data`` section, the engine's
+    keys (val, limits, ...) left out: what figure scripts load to score a trained model."""
     engine_keys = {f for f in DataSpec.__dataclass_fields__}
     kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
-    splits = registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    return registry.lookup("dataset", data_cfg["name"])(**kwargs)
+
+
+def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test."""
+    splits = load_dataset(data_cfg)
     train, test = splits["train"], splits.get("test")
     out = {}
     if data_cfg["val"] == "holdout":

@@ -83,6 +83,20 @@ def find_resumable(run_dir: str | Path) -> tuple[Path, dict]:
                           + (f": {errors[-1]}" if errors else "; start without --resume"))
 
 
+def resolve_run_checkpoint(spec: str | Path, prefer: tuple[str, ...] = ("best.pt", "last.pt")) -> Path:
+    """A checkpoint file as given, or the first of ``prefer`` found in a run folder (for sampling, evaluation
+    and figure scripts, which accept either)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in prefer:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"run folder {path} holds none of {', '.join(prefer)}; is the run finished?")
+    raise CheckpointError(f"{path} is neither a checkpoint file nor a run folder")
+
+
 # ----------------------------------------------------------------------------------------- RNG state
 def rng_state() -> dict:
     np_state = np.random.get_state()

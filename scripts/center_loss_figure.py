@@ -33,33 +33,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import registry  # noqa: E402
 from engine import checkpoint  # noqa: E402
-from engine.build import model_from_state  # noqa: E402
+from engine.build import load_dataset, model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
-from engine.config import DataSpec  # noqa: E402
-from errors import CheckpointError, ConfigError  # noqa: E402
+from errors import ConfigError  # noqa: E402
 
 STEM = "center_loss_features"
 
 
-def resolve_checkpoint(spec: str) -> Path:
-    """A checkpoint file as given, or a run folder's best.pt, else its last.pt."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    for name in ("best.pt", "last.pt"):
-        if (path / name).is_file():
-            return path / name
-    raise CheckpointError(f"{spec}: no checkpoint file, and no best.pt or last.pt in it; pass a finished run "
-                          f"folder of configs/center_loss_mnist.yaml")
-
-
 def test_split(data_cfg: dict) -> dict[str, torch.Tensor]:
     """The dataset's test split, loaded with the run's own data settings (engine keys left out)."""
-    engine_keys = set(DataSpec.__dataclass_fields__)
-    kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
-    splits = registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    splits = load_dataset(data_cfg)
     if "test" not in splits:
         raise ConfigError(f"dataset {data_cfg['name']!r} has no test split to embed")
     return splits["test"]
@@ -67,7 +51,7 @@ def test_split(data_cfg: dict) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def embed(spec: str, batch_size: int = 1000) -> dict:
-    path = resolve_checkpoint(spec)
+    path = checkpoint.resolve_run_checkpoint(spec)
     state = checkpoint.load(path)
     config = state["config"]
     if config["model"]["name"] != "center_loss_mlp":

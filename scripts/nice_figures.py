@@ -40,7 +40,7 @@ from torchvision.utils import make_grid, save_image  # noqa: E402
 from engine import checkpoint  # noqa: E402
 from engine.build import model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
-from errors import CheckpointError, ConfigError  # noqa: E402
+from errors import ConfigError  # noqa: E402
 
 GRID_SIDE = 15                                   # the post's 15 × 15 grid
 STRIP_TEMPERATURES = (0.5, 0.6, 0.75, 0.9, 1.0)  # spec nice.md, "Additions"
@@ -72,21 +72,8 @@ class Loaded:
     monitored: dict  # {"val/loss": best value} when the checkpoint callback recorded one
 
 
-def resolve_checkpoint(spec: str) -> Path:
-    """A checkpoint file as given, or a run folder's best.pt, else its last.pt."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"run folder {path} holds neither best.pt nor last.pt; is the run finished?")
-    raise CheckpointError(f"{path} is neither a checkpoint file nor a run folder")
-
-
 def load(role: str, spec: str) -> Loaded:
-    path = resolve_checkpoint(spec)
+    path = checkpoint.resolve_run_checkpoint(spec)
     # one read for weights and step, so both come from the same file even while a running job replaces best.pt
     state = checkpoint.load(path)
     config = state["config"]

@@ -9,7 +9,8 @@ from PIL import Image
 from engine import checkpoint
 from engine.build import build_trainer, load_trained_model
 from engine.config import validate
-from scripts.nice_figures import main, resolve_checkpoint
+from engine.checkpoint import resolve_run_checkpoint as resolve_checkpoint
+from scripts.nice_figures import main
 
 GRIDS = ("nice_blog_noise_samples_T0.75.png", "nice_blog_nonoise_samples_T0.75.png")
 ADDITIONS = ("nice_blog_temperatures.png", "nice_blog_prior_std.png")
