@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         images = model.sample(args.n, generator=g, **kwargs).float().cpu()
     except TypeError as e:
         raise ConfigError(f"{type(model).__name__}.sample does not accept {sorted(kwargs)}: {e}") from None
+    except ValueError as e:  # the model's own check of a sample argument (a cluster id out of range, ...)
+        raise ConfigError(f"{type(model).__name__}.sample: {e}") from None
     suffix = "".join(f"_{k}{v}" for k, v in kwargs.items())
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "samples" / f"sample_seed{args.seed}{suffix}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
