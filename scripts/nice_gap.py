@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Numbers for the gap between our blog-NICE loss and the blog's ≈ −2200 (docs/RESULTS.md, post 2).
+
+    python scripts/nice_gap.py RUN [RUN ...] [--split val]
+
+For each run (folder: best.pt, else last.pt; or a checkpoint file) of a ``preprocess: blog`` NICE, prints one
+JSON line with:
+
+* ``loss_clean`` / ``loss_noisy``: the blog's loss (½|z|² − Σa per image) on the split, with clean pixels x/255
+  (what our val/loss reports, the blog's val_loss) and with the training noise x − 0.01·U[0,1) applied (what
+  the blog's training loss sees, up to the weights changing during the epoch). Their difference answers
+  "which split/number is −2200 on" for these weights;
+* ``scale``: the log-scales a_i of the final scaling layer: quantiles, how many exceed 5, and ``lr·updates``,
+  the most an Adam-trained a_i can have moved from its start (each Adam step moves a parameter by at most
+  about lr); ``a_noise_optimum`` = log(√12/amplitude), the a of a Gaussian fitted to pure U[−0.01, 0] noise,
+  i.e. where a pixel that is constant in the data settles when trained with noise;
+* ``per_dim``: the split's mean of ½z_i² − a_i per dimension, summed over groups of dimensions (by a_i), to
+  show where the loss comes from.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from engine import checkpoint  # noqa: E402
+from engine.build import build_splits, model_from_state  # noqa: E402
+from engine.cli import user_errors_exit_2  # noqa: E402
+from errors import ConfigError  # noqa: E402
+
+
+@torch.no_grad()
+def per_dim_loss(model, x: torch.Tensor, noisy: bool, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """Mean over images of ½z_i² − a_i, per dimension (D,). Noise from a CPU generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    total = torch.zeros(model.dim, dtype=torch.float64)
+    amplitude = model.train_noise.high - model.train_noise.low if noisy else 0.0
+    for i in range(0, len(x), batch_size):
+        h = x[i:i + batch_size].reshape(-1, model.dim).float() / 255.0
+        if noisy:
+            h = h - amplitude * torch.rand(h.shape, generator=g)
+        z, _ = model(h)
+        total += (0.5 * z.pow(2) - model.log_scale).double().sum(dim=0)
+    return total / len(x)
+
+
+@user_errors_exit_2
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    args = parser.parse_args(argv)
+    for spec in args.runs:
+        path = checkpoint.resolve_run_checkpoint(spec)
+        state = checkpoint.load(path)
+        config = state["config"]
+        if config["model"]["name"] != "nice" or config["model"].get("preprocess") != "blog":
+            raise ConfigError(f"{path}: this script reads NICE runs with model.preprocess=blog")
+        model = model_from_state(state, "cpu")
+        splits = build_splits(config["data"])
+        if args.split not in splits:
+            raise ConfigError(f"{path}: the run's data config has no {args.split} split")
+        x = splits[args.split]["x"]
+        clean = per_dim_loss(model, x, noisy=False)
+        amplitude = float(config["model"].get("noise_amplitude", 0.01))
+        noisy = per_dim_loss(model, x, noisy=True) if hasattr(model.train_noise, "high") else None
+        a = model.log_scale.detach().double()
+        step = int(state["progress"]["step"])
+        groups = {"a>5": a > 5, "3<a<=5": (a > 3) & (a <= 5), "a<=3": a <= 3}
+        line = {
+            "run": config["train"]["run_name"], "checkpoint": str(path), "step": step, "split": args.split,
+            "train_noise": config["model"].get("train_noise"),
+            "loss_clean": float(clean.sum()), "loss_noisy": None if noisy is None else float(noisy.sum()),
+            "scale": {"min": float(a.min()), "median": float(a.median()), "max": float(a.max()),
+                      "n_above_5": int((a > 5).sum()), "sum": float(a.sum()),
+                      "lr_times_updates": float(config["optim"]["lr"]) * step,
+                      "a_noise_optimum": math.log(math.sqrt(12) / amplitude)},
+            "per_dim": {name: {"dims": int(mask.sum()), "clean": float(clean[mask].sum()),
+                               **({"noisy": float(noisy[mask].sum())} if noisy is not None else {})}
+                        for name, mask in groups.items()},
+        }
+        print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
