@@ -7,8 +7,9 @@ a resume goes through state_dict/load_state_dict.
 
 Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``samples``, ``metrics``,
 ``checkpoint``, ``progress`` (``evaluate`` and ``set_value`` live in engine/experiment_callbacks.py). The
-last three are on by default (``callbacks.progress: false`` turns one off). Callbacks run in the order of ``ORDER`` at every hook, so
-those that add metrics (ema, evaluate) come before those that log or monitor them (metrics, checkpoint).
+last three are on by default (``callbacks.progress: false`` turns one off). Callbacks run in the order of
+``ORDER`` at every hook, so those that add metrics (ema, evaluate) come before those that log or monitor them
+(metrics, checkpoint).
 
 The "fancy callbacks" of kexue.fm/archives/5765 (spec: ../shared/spec/callbacks_layers.md) map to:
 ModelCheckpoint on val_acc -> ``checkpoint`` (monitor, mode, ties_win); the custom Evaluate -> ``evaluate``

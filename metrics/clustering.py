@@ -45,19 +45,44 @@ def contingency(clusters, labels, n_clusters: int | None = None, n_labels: int |
 
 def purity(clusters, labels) -> float:
     """Majority-mapping accuracy (the blog's): sum over clusters of the largest label count, over the total."""
-    table = contingency(clusters, labels)
-    return float(table.max(axis=1).sum() / max(table.sum(), 1))
+    return _purity(contingency(clusters, labels))
 
 
 def hungarian_mapping(clusters, labels) -> dict[int, int]:
     """The one-to-one cluster -> label mapping that maximises the number of correctly labelled samples."""
-    table = contingency(clusters, labels)
-    rows, cols = linear_sum_assignment(table, maximize=True)
+    rows, cols = linear_sum_assignment(contingency(clusters, labels), maximize=True)
     return {int(r): int(c) for r, c in zip(rows, cols)}
 
 
 def hungarian_accuracy(clusters, labels) -> float:
-    table = contingency(clusters, labels)
+    return _hungarian_accuracy(contingency(clusters, labels))
+
+
+def nmi(clusters, labels) -> float:
+    """I(C; Y) / ((H(C) + H(Y)) / 2), natural logs; 1.0 when both labellings are a single class."""
+    return _nmi(contingency(clusters, labels))
+
+
+def ari(clusters, labels) -> float:
+    """Adjusted Rand index (Hubert and Arabie): 1 for identical partitions, ~0 for random ones."""
+    return _ari(contingency(clusters, labels))
+
+
+def clustering_report(clusters, labels, n_clusters: int) -> dict[str, float]:
+    """Every score above (from one contingency table) plus the collapse detector: clusters holding no sample
+    and the largest cluster's share of the samples."""
+    table = contingency(clusters, labels, n_clusters=n_clusters)
+    sizes = table.sum(axis=1)
+    return {"acc": _hungarian_accuracy(table), "purity": _purity(table), "nmi": _nmi(table), "ari": _ari(table),
+            "empty": float((sizes == 0).sum()), "largest": float(sizes.max() / max(sizes.sum(), 1))}
+
+
+# ------------------------------------------------------------------ the scores, from a contingency table
+def _purity(table: np.ndarray) -> float:
+    return float(table.max(axis=1).sum() / max(table.sum(), 1))
+
+
+def _hungarian_accuracy(table: np.ndarray) -> float:
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / max(table.sum(), 1))
 
@@ -67,9 +92,8 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def nmi(clusters, labels) -> float:
-    """I(C; Y) / ((H(C) + H(Y)) / 2), natural logs; 1.0 when both labellings are a single class."""
-    table = contingency(clusters, labels).astype(np.float64)
+def _nmi(table: np.ndarray) -> float:
+    table = table.astype(np.float64)
     n = table.sum()
     if n == 0:
         return 0.0
@@ -82,9 +106,8 @@ def nmi(clusters, labels) -> float:
     return max(0.0, mi / ((hc + hy) / 2))
 
 
-def ari(clusters, labels) -> float:
-    """Adjusted Rand index (Hubert and Arabie): 1 for identical partitions, ~0 for random ones."""
-    table = contingency(clusters, labels).astype(np.float64)
+def _ari(table: np.ndarray) -> float:
+    table = table.astype(np.float64)
     n = table.sum()
 
     def pairs(x):
@@ -97,15 +120,6 @@ def ari(clusters, labels) -> float:
     if math.isclose(maximum, expected):
         return 1.0
     return float((index - expected) / (maximum - expected))
-
-
-def clustering_report(clusters, labels, n_clusters: int) -> dict[str, float]:
-    """Every score above plus the collapse detector: clusters holding no sample and the largest cluster's
-    share of the samples."""
-    sizes = np.bincount(_as_array(clusters), minlength=n_clusters)
-    return {"acc": hungarian_accuracy(clusters, labels), "purity": purity(clusters, labels),
-            "nmi": nmi(clusters, labels), "ari": ari(clusters, labels),
-            "empty": float((sizes == 0).sum()), "largest": float(sizes.max() / max(sizes.sum(), 1))}
 
 
 def assignments(model, batches) -> tuple[torch.Tensor, torch.Tensor]:

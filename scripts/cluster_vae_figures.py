@@ -36,18 +36,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
+from data.loader import InMemoryLoader  # noqa: E402
 from engine import checkpoint  # noqa: E402
 from engine.build import load_dataset, model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
 from errors import ConfigError  # noqa: E402
-from metrics.clustering import clustering_report, contingency, hungarian_mapping  # noqa: E402
+from metrics.clustering import assignments, clustering_report, contingency, hungarian_mapping  # noqa: E402
 
 SIDE = 8  # the code's 8 × 8 grids
-
-
-@torch.no_grad()
-def assign_all(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    return torch.cat([model.assign(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def members(x: torch.Tensor, ids: torch.Tensor, cluster: int, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -120,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     scores, ids = {}, {}
     for split in ("train", "test"):
-        ids[split] = assign_all(model, splits[split]["x"])
-        scores[split] = clustering_report(ids[split], splits[split]["y"], model.clusters)
+        ids[split], labels = assignments(model, InMemoryLoader(splits[split], 1000).batches())
+        scores[split] = clustering_report(ids[split], labels, model.clusters)
         scores[split]["sizes"] = torch.bincount(ids[split], minlength=model.clusters).tolist()
     table = contingency(ids["test"], splits["test"]["y"], model.clusters)
     mapping = hungarian_mapping(ids["test"], splits["test"]["y"])
