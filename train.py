@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         path = resume(trainer, args.resume)
         print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(cfg.dump(config))
+    (run_dir / "config.yaml").write_text(cfg.dump(config), encoding="utf-8")
     print(f"run folder {run_dir}; {sum(p.numel() for p in trainer.model.parameters()):,} parameters on "
           f"{trainer.device}; {trainer.max_steps} updates", flush=True)
     trainer.fit()

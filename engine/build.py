@@ -40,19 +40,48 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def load_dataset(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     """The dataset's own splits (``train``, usually ``test``) from a resolved ``data`` section, the engine's
-    keys (val, limits, ...) left out: what figure scripts load to score a trained model."""
+    keys (val, limits, ...) left out: what figure scripts load to score a trained model.
+
+    Besides its splits a dataset may return ``model_args``: values the model's config takes from the data
+    (e.g. a text vocabulary), filled into the model section's null keys by ``fill_model_args``."""
     engine_keys = {f for f in DataSpec.__dataclass_fields__}
     kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
     return registry.lookup("dataset", data_cfg["name"])(**kwargs)
 
 
+def split_size(split: dict[str, torch.Tensor]) -> int:
+    return len(next(iter(split.values())))
+
+
+def fill_model_args(config: dict, model_args: dict) -> None:
+    """Set ``config["model"][k] = v`` for each of the dataset's ``model_args`` the config leaves null (so the
+    saved config, and every checkpoint, holds them); a value given in the config must agree with the data."""
+    for key, value in model_args.items():
+        given = config["model"].get(key)
+        if given is None:
+            config["model"][key] = value
+        elif given != value:
+            raise ConfigError(f"model.{key} is set in the config but differs from what dataset "
+                              f"{config['data']['name']!r} gives; remove model.{key} (or set data.{key} to it)")
+
+
 def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
-    """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test."""
+    """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test, plus the
+    dataset's ``model_args`` (empty for most)."""
     splits = load_dataset(data_cfg)
+    model_args = splits.pop("model_args", {})
+    splits.pop("texts", None)
     train, test = splits["train"], splits.get("test")
-    out = {}
-    if data_cfg["val"] == "holdout":
-        n = len(train["x"])
+    out = {"model_args": model_args}
+    if data_cfg["val"] == "split":
+        if "val" not in splits:
+            raise ConfigError(f"data.val=split but dataset {data_cfg['name']!r} has no val split of its own; "
+                              f"use data.val=holdout or test")
+        out["val"] = splits["val"]
+        if test is not None:
+            out["test"] = test
+    elif data_cfg["val"] == "holdout":
+        n = split_size(train)
         if not 0 < data_cfg["val_size"] < n:
             raise ConfigError(f"data.val_size must be between 1 and {n - 1} (train size), got {data_cfg['val_size']}")
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(data_cfg["split_seed"]))
@@ -72,7 +101,7 @@ def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
         for split in ("val", "test"):
             if split in out:
                 out[split] = {k: v[:data_cfg["limit_eval"]] for k, v in out[split].items()}
-    if len(out["train"]["x"]) == 0:
+    if split_size(out["train"]) == 0:
         raise DataError(f"dataset {data_cfg['name']!r} gave an empty training split; check data.limit_train")
     return out
 
@@ -110,6 +139,7 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
         torch.set_num_threads(t["threads"])
     seed_everything(t["seed"], t["deterministic"])
     splits = build_splits(config["data"])
+    fill_model_args(config, splits.pop("model_args"))
     model = build_model(config, device)
     groups = model.optimizer_groups()
     optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}

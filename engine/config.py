@@ -73,7 +73,7 @@ class TrainSpec:
 class DataSpec:
     """Keys of the data section handled by the engine rather than by the dataset function."""
     name: str = "mnist_sample"
-    val: str = "test"          # test (blog: validate on the test split) | holdout | none
+    val: str = "test"          # test (blog: validate on the test split) | holdout | split (the dataset's own) | none
     val_size: int = 5000       # images held out of train when val = holdout
     split_seed: int = 0        # seed of the holdout split (independent of train.seed)
     limit_train: int | None = None   # use only the first N training images (quick runs, tests)
@@ -84,7 +84,7 @@ CHOICES = {
     "train.device": None,  # free-form, checked when the device is built
     "train.amp": ("off", "bf16", "fp16"),
     "train.nonfinite": ("stop", "skip"),
-    "data.val": ("test", "holdout", "none"),
+    "data.val": ("test", "holdout", "split", "none"),
     "scheduler.interval": ("step", "epoch"),
 }
 
@@ -116,7 +116,7 @@ def load_yaml(path: str | Path) -> dict:
         hint = f" (found there: {', '.join(near)})" if near else ""
         raise ConfigError(f"config file {path} not found{hint}; pass --config configs/<name>.yaml")
     try:
-        data = yaml.load(path.read_text(), Loader=_Loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -336,7 +336,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
 
 
 def dump(cfg: dict) -> str:
-    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
 def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:

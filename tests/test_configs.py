@@ -1,5 +1,6 @@
 """Every YAML in configs/ loads, validates, and trains two steps on tiny fake data of the same image shape
-(smoke test: it proves the config and the code agree, not that the model learns)."""
+(text configs: fake text pairs) (smoke test: it proves the config and the code agree, not that the model
+learns)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,11 @@ def test_config_runs_two_steps(path, tmp_path):
     raw = load_yaml(path)
     resolved = validate(raw)  # the config as written is valid
     data = resolved["data"]
-    raw["data"] = {"name": "fake", "image_shape": IMAGE_SHAPES[data["name"]], "n_train": 48, "n_test": 16,
-                   "val": data["val"], "val_size": 16}
+    if data["name"] == "text_pairs":
+        raw["data"] = {"name": "fake_text_pairs", "n_train": 48, "val": data["val"]}
+    else:
+        raw["data"] = {"name": "fake", "image_shape": IMAGE_SHAPES[data["name"]], "n_train": 48, "n_test": 16,
+                       "val": data["val"], "val_size": 16}
     raw.setdefault("train", {}).update(max_steps=2, batch_size=16, out_dir=str(tmp_path), run_name="smoke",
                                        log_every=1)
     trainer = build_trainer(validate(raw), tmp_path / "smoke")

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Score a seq2seq checkpoint's titles on a held-out split: character ROUGE-1/2/L F1, beside the Lead baseline.
+
+    python scripts/title_eval.py --checkpoint RUN/best.pt [--split test] [--beams 3 1] [--examples 10]
+    python scripts/title_eval.py --checkpoint RUN/best.pt --data-file ../shared/data/zh_titles/csl_benchmark_ts.jsonl
+
+Titles are generated from the raw articles (normalised and truncated as in training) and scored against the
+raw references (not the tokenised ones, so an unknown reference character is a real miss): character ROUGE
+of metrics/rouge.py (NFKC, whitespace removed, punctuation kept), mean per-pair F1 ×100. Also reported: the
+share of distinct titles (a collapse detector), mean title lengths, and Lead-N, the first N characters of
+each article, with N the mean title length of the training split of the model's own data file (rounded;
+the test titles are never looked at to choose it). ``--data-file`` scores another file of the same form
+(out-of-domain evaluation; never tune on ``csl_clge``, ../shared/data/README.md).
+
+Writes ``<run>/title_eval_<file>_<split>.json`` (scores, settings, wall time) and ``..._examples.md`` with
+``--examples`` articles drawn at random (seeded) from the split: article excerpt, reference, titles.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.text import normalize, read_pairs, titles_root  # noqa: E402
+from engine.build import load_trained_model, resolve_device  # noqa: E402
+from engine.cli import user_errors_exit_2  # noqa: E402
+from errors import ConfigError, DataError  # noqa: E402
+from metrics.rouge import corpus_rouge, distinct_rate, lead  # noqa: E402
+
+
+def data_file(config: dict) -> Path:
+    data = config["data"]
+    if data.get("path"):
+        return Path(data["path"]).expanduser()
+    if data["name"] != "text_pairs":
+        raise ConfigError(f"the checkpoint was trained on data.name={data['name']!r}, not a text file; "
+                          f"pass --data-file")
+    return titles_root(data.get("root")) / data["file"]
+
+
+@user_errors_exit_2
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--data-file", help="another JSON-lines file to score on (default: the training file)")
+    parser.add_argument("--beams", type=int, nargs="+", default=[3, 1], help="beam sizes (1 = greedy)")
+    parser.add_argument("--max-len", type=int, default=50)
+    parser.add_argument("--blog-quirk", action="store_true", help="the blog's first-finished beam rule")
+    parser.add_argument("--examples", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the example draw")
+    parser.add_argument("--excerpt", type=int, default=40, help="article characters shown per example")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    model, config = load_trained_model(args.checkpoint, resolve_device(args.device))
+    if config["model"]["name"] != "seq2seq":
+        raise ConfigError(f"{args.checkpoint} holds a {config['model']['name']!r} model, not seq2seq")
+    own = data_file(config)
+    source = Path(args.data_file) if args.data_file else own
+    pairs = read_pairs(source)
+    if args.split not in pairs:
+        raise DataError(f"{source} has no split {args.split!r} (it has: {', '.join(sorted(pairs))}); pass --split")
+    rows = pairs[args.split]
+    articles, references = [s for s, _ in rows], [t for _, t in rows]
+    train_titles = read_pairs(own).get("train", [])
+    lead_len = round(statistics.fmean(len(normalize(t)) for _, t in train_titles)) if train_titles else 18
+    max_src_len = config["data"].get("max_src_len", 400)
+    result = {"checkpoint": str(args.checkpoint), "data_file": str(source), "split": args.split, "pairs": len(rows),
+              "rouge": "character F1 x100, NFKC, whitespace removed, punctuation kept",
+              "reference_mean_len": statistics.fmean(len(normalize(t)) for t in references),
+              f"lead{lead_len}": corpus_rouge(lead(articles, lead_len), references), "lead_len": lead_len,
+              "models": {}}
+    titles_by_beam = {}
+    for beam in args.beams:
+        start = time.perf_counter()
+        titles = model.titles(articles, beam, args.max_len, max_src_len, args.blog_quirk)
+        seconds = time.perf_counter() - start
+        titles_by_beam[beam] = titles
+        result["models"][f"beam{beam}"] = {**corpus_rouge(titles, references), "distinct": distinct_rate(titles),
+                                           "mean_len": statistics.fmean(len(t) for t in titles),
+                                           "empty": sum(not t for t in titles), "seconds": round(seconds, 1)}
+        scores = result["models"][f"beam{beam}"]
+        print(f"beam {beam}: ROUGE-1/2/L {scores['rouge1']:.2f} / {scores['rouge2']:.2f} / {scores['rougeL']:.2f}, "
+              f"distinct {scores['distinct']:.3f} ({seconds:.0f} s)", flush=True)
+    base = result[f"lead{lead_len}"]
+    print(f"Lead-{lead_len}: ROUGE-1/2/L {base['rouge1']:.2f} / {base['rouge2']:.2f} / {base['rougeL']:.2f}")
+    stem = Path(args.checkpoint).parent / f"title_eval_{source.stem}_{args.split}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    picks = sorted(random.Random(args.seed).sample(range(len(rows)), min(args.examples, len(rows))))
+    lines = [f"{len(picks)} random {args.split} articles of {source.name} (seed {args.seed}); article: first "
+             f"{args.excerpt} characters\n", "| # | article | reference | " +
+             " | ".join(f"beam {b}" for b in args.beams) + " |", "|---" * (3 + len(args.beams)) + "|"]
+    for i in picks:
+        cells = [str(i), normalize(articles[i])[:args.excerpt] + "…", normalize(references[i]),
+                 *(titles_by_beam[b][i] for b in args.beams)]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    (stem.parent / (stem.name + "_examples.md")).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(stem.with_suffix(".json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

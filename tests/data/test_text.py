@@ -1,0 +1,101 @@
+"""Character tokenizer, text-pair files and the fake text set."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from data.text import (END, PAD, SPECIAL, START, UNK, UNK_TEXT, CharTokenizer, fake_text_pairs, normalize,
+                       read_pairs, text_pairs, unk_rate)
+from errors import ConfigError, DataError
+
+from tests.data.test_images import shared_data_dir
+
+SHARED = shared_data_dir() / "zh_titles"
+
+
+def test_special_ids_and_round_trip():
+    tok = CharTokenizer.build(["今天天气很好", "天气"], min_count=1)
+    assert (PAD, UNK, START, END, SPECIAL) == (0, 1, 2, 3, 4)
+    assert tok.vocab[0] == "天" and tok.vocab[1] == "气"  # most frequent first
+    ids = tok.encode_title("今天天气")
+    assert ids[0] == START and ids[-1] == END and min(ids[1:-1]) >= SPECIAL
+    assert tok.decode(ids) == "今天天气"
+    assert len(tok) == len(tok.vocab) + 4
+
+
+def test_unknown_characters_and_min_count():
+    tok = CharTokenizer.build(["aab", "ac"], min_count=2)
+    assert tok.vocab == "a"
+    assert tok.encode("abz") == [4, UNK, UNK]
+    assert tok.decode([4, UNK, END, 4]) == "a" + UNK_TEXT  # stops at the end id
+    with pytest.raises(ValueError):
+        CharTokenizer.build(["a"], min_count=0)
+
+
+def test_normalize_folds_width_and_drops_whitespace():
+    assert normalize("ＡＢＣ　１２３ 你 好\n") == "ABC123你好"
+
+
+def test_vocabulary_is_deterministic_in_the_data():
+    a = CharTokenizer.build(["乙甲甲丙乙"], 1).vocab
+    b = CharTokenizer.build(["甲乙丙甲乙"], 1).vocab
+    assert a == b == "乙甲丙"  # counts then code point
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_text_pairs_reads_splits_and_hands_the_vocab_to_the_model(tmp_path):
+    rows = [{"split": "train", "src": "今天天气很好啊", "tgt": "天气好"},
+            {"split": "train", "src": "明天下雨", "tgt": "雨"},
+            {"split": "val", "src": "后天晴", "tgt": "晴"}]
+    splits = text_pairs(path=str(write_jsonl(tmp_path / "p.jsonl", rows)), min_count=1, max_src_len=5,
+                        max_tgt_len=2)
+    vocab = splits["model_args"]["vocab"]
+    assert set(vocab) == set("今天气很好啊明下雨")
+    src, tgt = splits["train"]["src"], splits["train"]["tgt"]
+    assert src.shape == (2, 5) and tgt.shape == (2, 4)  # truncated to 5 source / 2 title characters
+    assert tgt[1].tolist()[-1] == PAD and tgt[0].tolist()[-1] == END
+    assert splits["val"]["src"][0, 2].item() == UNK  # 晴 is not in the training vocabulary
+    assert splits["texts"]["val"] == [("后天晴", "晴")]
+    again = text_pairs(path=str(tmp_path / "p.jsonl"), min_count=1, vocab=vocab)
+    assert torch.equal(again["train"]["src"][:, :5], src)
+
+
+def test_bad_files_give_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_pairs(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"split": "train", "src": "a", "tgt": "b"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.jsonl:2"):
+        read_pairs(bad)
+    only_val = write_jsonl(tmp_path / "v.jsonl", [{"split": "val", "src": "a", "tgt": "b"}])
+    with pytest.raises(DataError, match="no rows with split 'train'"):
+        text_pairs(path=str(only_val))
+    with pytest.raises(ConfigError, match="min_count"):
+        text_pairs(path=str(write_jsonl(tmp_path / "t.jsonl", [{"split": "train", "src": "a", "tgt": "b"}])),
+                   min_count=0)
+
+
+def test_fake_text_pairs_is_deterministic_and_copyable():
+    a, b = fake_text_pairs(seed=3), fake_text_pairs(seed=3)
+    assert torch.equal(a["train"]["src"], b["train"]["src"])
+    for src, tgt in a["texts"]["train"]:
+        assert tgt == src[::3][:8]
+
+
+def test_unk_rate():
+    assert unk_rate(torch.tensor([[2, 4, 1, 5, 3, 0]])) == pytest.approx(1 / 3)
+
+
+@pytest.mark.skipif(not (SHARED / "lcsts.jsonl").is_file(), reason=f"{SHARED}/lcsts.jsonl is absent")
+def test_lcsts_split_sizes_and_vocabulary():
+    splits = text_pairs(root=str(SHARED.parent), min_count=2)
+    assert {k: len(v["src"]) for k, v in splits.items() if k in ("train", "val", "test")} == \
+        {"train": 8489, "val": 948, "test": 989}
+    assert len(splits["model_args"]["vocab"]) == 3809  # the number quoted in configs/seq2seq_lcsts.yaml
