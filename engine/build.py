@@ -11,6 +11,7 @@ import registry
 from data.loader import InMemoryLoader
 from engine import checkpoint
 from engine import experiment_callbacks  # noqa: F401  (registers evaluate, set_value)
+from engine import text_callbacks  # noqa: F401  (registers title_probe)
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer

@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from data.text import END, PAD, SPECIAL, START, UNK, CharTokenizer, pad_ids, unk_rate
-from engine.callbacks import Callback
 from metrics.rouge import corpus_rouge, distinct_rate
 from models.base import Model
 from registry import register
@@ -262,7 +261,7 @@ class Seq2Seq(Model):
         return out
 
 
-# ----------------------------------------------------------------------------- metric and callback
+# -------------------------------------------------------------------------------------------- metric
 @register("metric", "titles")
 def titles_metric(model, batches, beam: int = 1, max_len: int = 50) -> dict[str, float]:
     """One pass over a split: exact token-level cross-entropy (``xent``), and for the greedy titles the
@@ -279,37 +278,4 @@ def titles_metric(model, batches, beam: int = 1, max_len: int = 50) -> dict[str,
     return {"xent": total / max(count, 1), **scores, "distinct": distinct_rate(generated), "unk": unk_rate(ids)}
 
 
-@register("callback", "title_probe")
-class TitleProbe(Callback):
-    """The blog's habit: after every epoch, the titles generated for a few fixed validation articles (the
-    first ``n`` of the validation split), printed and written to ``samples/epoch_<N>.txt`` in the run folder
-    with the article's start and the reference."""
-
-    def __init__(self, n: int = 3, beam: int = 3, max_len: int = 50, excerpt: int = 60):
-        if n < 1 or beam < 1:
-            raise ValueError(f"title_probe needs n >= 1 and beam >= 1, got n={n}, beam={beam}")
-        self.n, self.beam, self.max_len, self.excerpt = n, beam, max_len, excerpt
-
-    def on_epoch_end(self, trainer) -> None:
-        loader = trainer.eval_loaders.get("val") or trainer.train_loader
-        src = loader.tensors["src"][:self.n].to(trainer.device)
-        tgt = loader.tensors["tgt"][:self.n]
-        model, tok = trainer.model, trainer.model.tokenizer
-        was_training = model.training
-        model.eval()
-        try:
-            hyps = model.generate(src, self.beam, self.max_len)
-        finally:
-            model.train(was_training)
-        lines = [f"epoch {trainer.epoch + 1} (update {trainer.step}), beam {self.beam}"]
-        for s, t, h in zip(src.tolist(), tgt.tolist(), hyps):
-            lines += [f"  article:   {tok.decode(s)[:self.excerpt]}…", f"  reference: {tok.decode(t)}",
-                      f"  generated: {tok.decode(h)}"]
-        text = "\n".join(lines) + "\n"
-        print(text, end="", flush=True)
-        folder = trainer.run_dir / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"epoch_{trainer.epoch + 1:03d}.txt").write_text(text, encoding="utf-8")
-
-
-__all__ = ["Seq2Seq", "trim", "titles_metric", "TitleProbe", "UNK", "SPECIAL"]
+__all__ = ["Seq2Seq", "trim", "titles_metric", "UNK", "SPECIAL"]
