@@ -1,0 +1,34 @@
+"""scripts/probe_features.py and scripts/infomax_retrieval.py over a tiny InfoMax run on fake images."""
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from tests.engine.test_cli import assert_user_error, run
+
+TINY = ["data.name=fake", "data.image_shape=[3,32,32]", "data.n_train=64", "data.n_test=32", "model.latent_dim=8",
+        "model.filters=[4,8,8]", "model.disc_hidden=16", "train.max_steps=2", "train.batch_size=16"]
+
+
+def test_probes_and_retrieval_grids(tmp_path):
+    assert run("train.py", "--config", "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}").returncode == 0
+    run_dir = tmp_path / "infomax_cifar10"
+    result = run("scripts/probe_features.py", str(run_dir), "--k", "1", "5")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((run_dir / "probe_last.json").read_text())
+    assert set(report["features"]) == {"z_mean", "pooled", "fmap"} and report["step"] == 2
+    for feature in report["features"].values():
+        assert set(feature["knn"]) == {"cosine_k1", "cosine_k5", "cosine_k5_weighted", "euclidean_k5"}
+        assert 0 <= feature["linear"]["test_acc"] <= 1
+    assert run("scripts/probe_features.py", str(run_dir), "--random-init", "--features", "z_mean").returncode == 0
+    assert json.loads((run_dir / "probe_random.json").read_text())["random_init"] is True
+    assert_user_error(run("scripts/probe_features.py", str(run_dir), "--features", "logits"), "the model gives")
+
+    out = tmp_path / "figs"
+    result = run("scripts/infomax_retrieval.py", str(run_dir), "--tag", "t", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in ("cosine", "euclidean", "test_cosine"):
+        assert Image.open(out / f"infomax_t_knn_{name}.png").size == (320, 320)
+    report = json.loads((out / "infomax_t_knn.json").read_text())
+    assert len(report["train_queries"]) == 10 and all(0 <= n <= 9 for n in report["same_label_of_9"]["cosine"])
