@@ -102,12 +102,14 @@ class EMA(Callback):
 
 @registry.register("callback", "samples")
 class SampleImages(Callback):
-    """Every ``every_epochs`` epochs (and at the end) save a grid of ``model.sample(n, **sample_args)`` to
-    ``<run>/samples/``, from a fixed noise seed so that grids are comparable across epochs."""
+    """Every ``every_epochs`` epochs, every ``every_steps`` optimizer updates (0 = off) and at the end, save a
+    grid of ``model.sample(n, **sample_args)`` to ``<run>/samples/``, from a fixed noise seed so that grids are
+    comparable across epochs (and across runs of models with the same sampler)."""
 
     def __init__(self, every_epochs: int = 1, n: int = 64, nrow: int | None = None, seed: int = 0,
-                 use_ema: bool = False, sample_args: dict | None = None):
+                 use_ema: bool = False, sample_args: dict | None = None, every_steps: int = 0):
         self.every_epochs, self.n, self.seed, self.use_ema = every_epochs, n, seed, use_ema
+        self.every_steps = every_steps
         self.nrow = nrow or max(1, int(math.isqrt(n)))
         self.sample_args = sample_args or {}
 
@@ -131,6 +133,10 @@ class SampleImages(Callback):
     def on_epoch_end(self, trainer) -> None:
         if self.every_epochs and (trainer.epoch + 1) % self.every_epochs == 0:
             self.write(trainer, f"epoch{trainer.epoch + 1:03d}")
+
+    def on_batch_end(self, trainer, logs: dict) -> None:
+        if self.every_steps and trainer.step % self.every_steps == 0:
+            self.write(trainer, f"step{trainer.step:07d}")
 
     def on_train_end(self, trainer) -> None:
         self.write(trainer, "last")
@@ -180,14 +186,15 @@ class MetricsLogger(Callback):
         if logs.get("skipped"):
             return
         for bucket in (self._interval, self._epoch):
-            for k, v in logs["losses"].items():
+            counts = bucket.setdefault("_counts", {})  # per key: a multi-phase model (GAN) logs some keys
+            for k, v in logs["losses"].items():         # only in its own phase's updates
                 bucket[k] = bucket.get(k, 0.0) + v
-            bucket["_n"] = bucket.get("_n", 0) + 1
+                counts[k] = counts.get(k, 0) + 1
             bucket["_samples"] = bucket.get("_samples", 0) + logs["samples"]
         if trainer.step % trainer.spec["log_every"] == 0:
-            n, elapsed = self._interval.pop("_n"), time.time() - self._t_interval
+            counts, elapsed = self._interval.pop("_counts"), time.time() - self._t_interval
             samples = self._interval.pop("_samples")
-            record = {f"train/{k}": float(v) / n for k, v in self._interval.items()}
+            record = {f"train/{k}": float(v) / counts[k] for k, v in self._interval.items()}
             for name, opt in trainer.optimizers.items():
                 record[f"lr/{name}"] = opt.param_groups[0]["lr"]
             if trainer.last_grad_norm is not None:
@@ -203,10 +210,10 @@ class MetricsLogger(Callback):
         self._write(trainer, dict(metrics))
 
     def on_epoch_end(self, trainer) -> None:
-        n = self._epoch.pop("_n", 0)
+        counts = self._epoch.pop("_counts", {})
         self._epoch.pop("_samples", None)
         row = {"epoch": trainer.epoch + 1, "step": trainer.step,
-               **{f"train/{k}": float(v) / max(n, 1) for k, v in self._epoch.items()},
+               **{f"train/{k}": float(v) / max(counts.get(k, 0), 1) for k, v in self._epoch.items()},
                **{k: v for k, v in self._last_val.items() if k.startswith("val")},
                "lr": next(iter(trainer.optimizers.values())).param_groups[0]["lr"],
                "wall_s": round(self.wall_time(), 1)}

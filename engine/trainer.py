@@ -142,7 +142,8 @@ class Trainer:
             self.scaler.scale(total * share).backward()
             for name, value in losses.items():  # logged undivided: the window mean of each term
                 sums[name] = sums.get(name, 0.0) + value.detach().float() * share
-            sums["loss"] = sums.get("loss", 0.0) + total.detach().float() * share
+            total_key = "loss" if len(self.groups) == 1 else f"loss_{phase}"  # phases' totals are not comparable
+            sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * share
         return sums
 
     def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
@@ -169,11 +170,12 @@ class Trainer:
                 again = self._window_backward(micro_batches, window_samples, phase)
                 if again is None:
                     raise TrainingError(f"non-finite loss in the closure of update {self.step}; lower optim.lr")
-                return again["loss"]
+                return again["loss" if len(self.groups) == 1 else f"loss_{phase}"]
             optimizer.step(closure)
         else:
             self.scaler.step(optimizer)
             self.scaler.update()
+        self.model.after_optimizer_step(phase)
         if phase in self.schedulers and self.scheduler_interval == "step":
             self.schedulers[phase].step()
         return {"phase": phase, "losses": sums, "samples": window_samples}

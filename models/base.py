@@ -25,6 +25,10 @@ class Model(nn.Module):
         """Name of the optimizer group trained by optimizer update number ``update`` (0-based)."""
         return "main"
 
+    def after_optimizer_step(self, phase: str) -> None:
+        """Called by the Trainer right after each optimizer step of ``phase`` (e.g. a projection of weights
+        onto a constraint set, as Keras applies kernel constraints). Default: nothing."""
+
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         """Named scalar losses (means over the batch) whose weighted sum is minimised in this phase."""
         raise NotImplementedError(f"{type(self).__name__} must implement training_losses")
