@@ -30,6 +30,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import registry
+from engine import checkpoint
 
 
 class Callback:
@@ -272,12 +273,19 @@ class Checkpoint(Callback):
     """Save ``last.pt`` at every epoch end (and every ``train.checkpoint_every`` updates), and ``best.pt``
     whenever the monitored metric improves. ``monitor`` is any key of the evaluation metrics (e.g.
     ``val/loss``, ``val_ema/bits_per_dim``); evaluations without it are skipped, not saved. With
-    ``ties_win`` a value equal to the best also saves (the blog's ">=" rule: the later epoch wins)."""
+    ``ties_win`` a value equal to the best also saves (the blog's ">=" rule: the later epoch wins).
 
-    def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False):
+    ``snapshot_every: N`` also keeps the weights every N updates as ``snapshots/step<N>.pt`` (config, model
+    weights, progress and callback states such as the wall time; no optimizer state): what scripts score after
+    training, e.g. a GAN's Fréchet distance against iterations (cheaper than computing it inside the run)."""
+
+    def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False,
+                 snapshot_every: int = 0):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be min or max, got {mode!r}")
-        self.monitor, self.mode, self.ties_win = monitor, mode, ties_win
+        if snapshot_every < 0:
+            raise ValueError(f"snapshot_every must be >= 0 (0 = off), got {snapshot_every}")
+        self.monitor, self.mode, self.ties_win, self.snapshot_every = monitor, mode, ties_win, snapshot_every
         self.best: float | None = None
 
     def improved(self, value: float) -> bool:
@@ -299,6 +307,10 @@ class Checkpoint(Callback):
         every = trainer.spec["checkpoint_every"]
         if every and trainer.step % every == 0:
             trainer.save(trainer.run_dir / "last.pt")
+        if self.snapshot_every and trainer.step % self.snapshot_every == 0:
+            state = trainer.state_dict()
+            snapshot = {k: state[k] for k in ("format", "config", "model", "progress", "callbacks")}
+            checkpoint.atomic_save(snapshot, trainer.run_dir / "snapshots" / f"step{trainer.step:07d}.pt")
 
     def on_epoch_end(self, trainer) -> None:
         trainer.save(trainer.run_dir / "last.pt")
