@@ -64,16 +64,18 @@ def fill_model_args(config: dict, model_args: dict) -> None:
         elif given != value:
             raise ConfigError(f"model.{key} is set in the config but differs from what dataset "
                               f"{config['data']['name']!r} gives; remove model.{key} (or set data.{key} to it)")
+        if key in config["data"] and config["data"][key] is None:
+            config["data"][key] = value  # the saved data section then re-encodes exactly as in training
 
 
 def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     """Load the dataset and carve the splits the engine uses: train, val (per ``data.val``), test, plus the
-    dataset's ``model_args`` (empty for most)."""
+    dataset's ``model_args`` when it gives any."""
     splits = load_dataset(data_cfg)
     model_args = splits.pop("model_args", {})
     splits.pop("texts", None)
     train, test = splits["train"], splits.get("test")
-    out = {"model_args": model_args}
+    out = {"model_args": model_args} if model_args else {}
     if data_cfg["val"] == "split":
         if "val" not in splits:
             raise ConfigError(f"data.val=split but dataset {data_cfg['name']!r} has no val split of its own; "
@@ -140,7 +142,7 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
         torch.set_num_threads(t["threads"])
     seed_everything(t["seed"], t["deterministic"])
     splits = build_splits(config["data"])
-    fill_model_args(config, splits.pop("model_args"))
+    fill_model_args(config, splits.pop("model_args", {}))
     model = build_model(config, device)
     groups = model.optimizer_groups()
     optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}

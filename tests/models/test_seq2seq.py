@@ -190,7 +190,7 @@ def test_a_checkpoint_alone_generates(tmp_path):
     trainer = build_trainer(config, tmp_path / "s")
     trainer.fit()
     model, saved = load_trained_model(tmp_path / "s" / "last.pt")
-    assert saved["model"]["vocab"] == trainer.model.tokenizer.vocab
+    assert saved["model"]["vocab"] == saved["data"]["vocab"] == trainer.model.tokenizer.vocab
     probe = (tmp_path / "s" / "samples" / "epoch_001.txt").read_text(encoding="utf-8")  # title_probe, n = 3
     assert probe.count("reference:") == 3 and probe.count("generated:") == 3
     titles = model.titles(["一丁七万丈三上下", "", "hello 😀"], beam=2, max_len=6)
