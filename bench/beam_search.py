@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.text import SPECIAL, pad_ids, read_pairs, titles_root  # noqa: E402
+from data.text import SPECIAL, pad_ids, pairs_file, read_pairs  # noqa: E402
 from engine.build import load_trained_model  # noqa: E402
 from models.seq2seq import Seq2Seq  # noqa: E402
 
@@ -42,8 +42,7 @@ def inputs(args) -> tuple[Seq2Seq, torch.Tensor, str]:
     if args.checkpoint:
         model, config = load_trained_model(args.checkpoint)
         data = config["data"]
-        path = Path(args.data_file) if args.data_file else (
-            Path(data["path"]) if data.get("path") else titles_root(data.get("root")) / data.get("file", ""))
+        path = Path(args.data_file) if args.data_file else pairs_file(data.get("path"), data["file"], data.get("root"))
         pairs = read_pairs(path)
         split = "val" if "val" in pairs else "test"
         texts = [s for s, _ in pairs[split][:args.n]]

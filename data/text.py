@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import unicodedata
 from pathlib import Path
 
 import torch
 
+from data.images import data_root
 from errors import ConfigError, DataError
 from registry import register
 
@@ -92,9 +92,10 @@ def pad_ids(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
     return out
 
 
-def titles_root(root: str | None) -> Path:
-    chosen = root or os.environ.get("KEXUE_DATA") or "~/.cache/kexue-torch/data"
-    return Path(chosen).expanduser() / "zh_titles"
+def pairs_file(path: str | None = None, file: str = "lcsts.jsonl", root: str | None = None) -> Path:
+    """The JSON-lines file a ``text_pairs`` data section names: ``path``, else ``<data root>/zh_titles/<file>``
+    (the data root as for images: ``root``, else $KEXUE_DATA, else ~/.cache/kexue-torch/data)."""
+    return Path(path).expanduser() if path else data_root(root) / "zh_titles" / file
 
 
 def read_pairs(path: str | Path) -> dict[str, list[tuple[str, str]]]:
@@ -134,7 +135,7 @@ def text_pairs(path: str | None = None, file: str = "lcsts.jsonl", root: str | N
 
     Returns the splits plus ``model_args: {vocab, ...}`` for the model config and ``texts`` (the raw pairs of
     each split, for scoring against the untokenised references)."""
-    source = Path(path).expanduser() if path else titles_root(root) / file
+    source = pairs_file(path, file, root)
     return pairs_to_splits(read_pairs(source), str(source), min_count, max_src_len, max_tgt_len, vocab)
 
 

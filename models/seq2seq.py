@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from data.text import END, PAD, SPECIAL, START, UNK, CharTokenizer, pad_ids, unk_rate
+from data.text import END, PAD, START, CharTokenizer, pad_ids, unk_rate
 from metrics.rouge import corpus_rouge, distinct_rate
 from models.base import Model
 from registry import register
@@ -277,5 +277,3 @@ def titles_metric(model, batches, beam: int = 1, max_len: int = 50) -> dict[str,
     ids = pad_ids([model.tokenizer.encode(t) for t in generated])
     return {"xent": total / max(count, 1), **scores, "distinct": distinct_rate(generated), "unk": unk_rate(ids)}
 
-
-__all__ = ["Seq2Seq", "trim", "titles_metric", "UNK", "SPECIAL"]

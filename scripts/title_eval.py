@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.text import normalize, read_pairs, titles_root  # noqa: E402
+from data.text import normalize, pairs_file, read_pairs  # noqa: E402
 from engine.build import load_trained_model, resolve_device  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
 from errors import ConfigError, DataError  # noqa: E402
@@ -36,12 +36,10 @@ from metrics.rouge import corpus_rouge, distinct_rate, lead  # noqa: E402
 
 def data_file(config: dict) -> Path:
     data = config["data"]
-    if data.get("path"):
-        return Path(data["path"]).expanduser()
     if data["name"] != "text_pairs":
         raise ConfigError(f"the checkpoint was trained on data.name={data['name']!r}, not a text file; "
                           f"pass --data-file")
-    return titles_root(data.get("root")) / data["file"]
+    return pairs_file(data.get("path"), data["file"], data.get("root"))
 
 
 @user_errors_exit_2
