@@ -139,6 +139,14 @@ def text_pairs(path: str | None = None, file: str = "lcsts.jsonl", root: str | N
     return pairs_to_splits(read_pairs(source), str(source), min_count, max_src_len, max_tgt_len, vocab)
 
 
+def train_tokenizer(train_pairs: list[tuple[str, str]], min_count: int) -> CharTokenizer:
+    """The vocabulary of the training sources and titles, characters seen at least ``min_count`` times."""
+    try:
+        return CharTokenizer.build((normalize(t) for s, t in train_pairs for t in (s, t)), min_count)
+    except ValueError as e:
+        raise ConfigError(f"data.min_count: {e}") from None
+
+
 def pairs_to_splits(pairs: dict[str, list[tuple[str, str]]], source: str, min_count: int, max_src_len: int,
                     max_tgt_len: int, vocab: str | None) -> dict:
     if max_src_len < 1 or max_tgt_len < 1:
@@ -146,18 +154,46 @@ def pairs_to_splits(pairs: dict[str, list[tuple[str, str]]], source: str, min_co
     if not pairs.get("train"):
         raise DataError(f"{source} has no rows with split 'train' (found: {', '.join(sorted(pairs)) or 'none'}); "
                         f"training needs them")
-    if vocab is None:
-        try:
-            tokenizer = CharTokenizer.build((normalize(t) for s, t in pairs["train"] for t in (s, t)), min_count)
-        except ValueError as e:
-            raise ConfigError(f"data.min_count: {e}") from None
-    else:
-        tokenizer = CharTokenizer(vocab)
+    tokenizer = CharTokenizer(vocab) if vocab is not None else train_tokenizer(pairs["train"], min_count)
     splits: dict = {name: encode_pairs(tokenizer, rows, max_src_len, max_tgt_len) for name, rows in pairs.items()
                     if name in ("train", "val", "test")}
     splits["model_args"] = {"vocab": tokenizer.vocab}
     splits["texts"] = dict(pairs)
     return splits
+
+
+@register("dataset", "title_lm")
+def title_lm(path: str | None = None, file: str = "extra_csl_titles_only.jsonl", root: str | None = None,
+             vocab_path: str | None = None, vocab_file: str = "lcsts.jsonl", min_count: int = 2,
+             max_tgt_len: int = 50, max_src_len: int = 400, vocab: str | None = None) -> dict:
+    """Titles without articles, for pretraining the seq2seq decoder as a language model: each row is an empty
+    source (the encoder sees only padding; attention and pooling then contribute nothing) and a title from the
+    ``title`` field of ``path`` (else ``<root>/zh_titles/<file>``). Only rows of split ``train`` are read: the
+    val/test titles of extra_csl_titles_only.jsonl are the targets of csl_benchmark_ts, so they never enter
+    training (use ``data.val: holdout`` for a validation split). The vocabulary is the one the fine-tuning run
+    will build: from the training split of the text-pair file ``vocab_path`` (else ``<root>/zh_titles/
+    <vocab_file>``) with ``min_count``, so the pretrained checkpoint loads with ``train.init_from``."""
+    source = pairs_file(path, file, root)
+    if not source.is_file():
+        raise DataError(f"titles file {source} not found; set data.path to a JSON-lines file with split/title "
+                        f"fields (e.g. ../shared/data/zh_titles/extra_csl_titles_only.jsonl) or data.root")
+    titles = []
+    with source.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if row["split"] == "train":
+                    titles.append(row["title"])
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise DataError(f"{source}:{number} is not a JSON object with split and title "
+                                f"({type(e).__name__}: {e}); fix or remove that line") from None
+    if vocab is None:
+        vocab_source = pairs_file(vocab_path, vocab_file, root)
+        vocab = train_tokenizer(read_pairs(vocab_source).get("train", []), min_count).vocab
+    return pairs_to_splits({"train": [("", t) for t in titles]}, str(source), min_count, max_src_len, max_tgt_len,
+                           vocab)
 
 
 @register("dataset", "fake_text_pairs")

@@ -144,6 +144,8 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     splits = build_splits(config["data"])
     fill_model_args(config, splits.pop("model_args", {}))
     model = build_model(config, device)
+    if t["init_from"]:
+        init_weights(model, config, t["init_from"])
     groups = model.optimizer_groups()
     optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}
     if "betas" in optim_kwargs:
@@ -166,6 +168,21 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     eval_loaders = {s: InMemoryLoader(splits[s], eval_bs) for s in ("val", "test") if s in splits}
     return Trainer(model, optimizers, schedulers, train_loader, eval_loaders, config, run_dir,
                    build_callbacks(config), device)
+
+
+def init_weights(model, config: dict, path: str | Path) -> None:
+    """Load the model weights of checkpoint ``path`` into ``model`` (``train.init_from``: fine-tuning, e.g. the
+    seq2seq decoder pretrained on titles). Only the weights: optimizer, schedule, epoch and callbacks start
+    afresh. A checkpoint made with a different model config is refused, naming the differing keys."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"train.init_from: {path} not found; give the path of a run's best.pt or last.pt")
+    state = checkpoint.load(path)
+    differing = diff_keys(state["config"]["model"], config["model"])
+    if differing:
+        raise CheckpointError(f"train.init_from: {path} was made with a different model config (differs in: "
+                              f"{', '.join('model.' + k for k in differing)}); use the same model settings")
+    model.load_state_dict(state["model"])
 
 
 def resume(trainer: Trainer, spec: str) -> Path:

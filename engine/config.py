@@ -67,6 +67,7 @@ class TrainSpec:
     nonfinite: str = "stop"               # stop | skip: what a non-finite loss does
     out_dir: str = "runs"
     run_name: str | None = None           # default: the config file's stem
+    init_from: str | None = None          # start from this checkpoint's weights (same model config); not a resume
 
 
 @dataclasses.dataclass

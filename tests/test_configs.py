@@ -20,8 +20,8 @@ def test_config_runs_two_steps(path, tmp_path):
     raw = load_yaml(path)
     resolved = validate(raw)  # the config as written is valid
     data = resolved["data"]
-    if data["name"] == "text_pairs":
-        raw["data"] = {"name": "fake_text_pairs", "n_train": 48, "val": data["val"]}
+    if data["name"] in ("text_pairs", "title_lm"):
+        raw["data"] = {"name": "fake_text_pairs", "n_train": 48, "val": data["val"], "val_size": 16}
     else:
         raw["data"] = {"name": "fake", "image_shape": IMAGE_SHAPES[data["name"]], "n_train": 48, "n_test": 16,
                        "val": data["val"], "val_size": 16}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from data.text import (END, PAD, SPECIAL, START, UNK, UNK_TEXT, CharTokenizer, fake_text_pairs, normalize,
-                       read_pairs, text_pairs, unk_rate)
+                       read_pairs, text_pairs, title_lm, unk_rate)
 from errors import ConfigError, DataError
 
 from tests.data.test_images import shared_data_dir
@@ -80,6 +80,25 @@ def test_bad_files_give_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="min_count"):
         text_pairs(path=str(write_jsonl(tmp_path / "t.jsonl", [{"split": "train", "src": "a", "tgt": "b"}])),
                    min_count=0)
+
+
+def test_title_lm_reads_only_training_titles_in_the_pair_files_vocabulary(tmp_path):
+    pairs = write_jsonl(tmp_path / "p.jsonl", [{"split": "train", "src": "今天天气很好", "tgt": "天气好"},
+                                               {"split": "val", "src": "论文", "tgt": "文"}])
+    titles = write_jsonl(tmp_path / "t.jsonl", [{"split": "train", "title": "天气论"},
+                                                {"split": "val", "title": "好天"},
+                                                {"split": "test", "title": "很好"}])
+    splits = title_lm(path=str(titles), vocab_path=str(pairs), min_count=1)
+    assert splits["model_args"]["vocab"] == text_pairs(path=str(pairs), min_count=1)["model_args"]["vocab"]
+    assert splits["texts"] == {"train": [("", "天气论")]} and "val" not in splits and "test" not in splits
+    tok = CharTokenizer(splits["model_args"]["vocab"])
+    assert splits["train"]["tgt"][0].tolist() == tok.encode_title("天气论")  # 论 is unknown: not in the pairs' train
+    assert UNK in splits["train"]["tgt"][0].tolist()
+    assert splits["train"]["src"].tolist() == [[PAD]]  # the empty article: one padding column
+    with pytest.raises(DataError, match="split and title"):
+        title_lm(path=str(pairs), vocab_path=str(pairs))
+    with pytest.raises(DataError, match="not found"):
+        title_lm(path=str(tmp_path / "missing.jsonl"), vocab_path=str(pairs))
 
 
 def test_fake_text_pairs_is_deterministic_and_copyable():

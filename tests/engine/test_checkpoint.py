@@ -90,3 +90,21 @@ def test_interrupt_saves_and_resume_continues(tmp_path):
     trainer.fit()
     state = checkpoint.load(tmp_path / "run" / "last.pt")
     assert state["progress"]["step"] == 5 and state["progress"]["batch_in_epoch"] == 5
+
+
+def test_init_from_loads_weights_only_and_refuses_another_model(tmp_path):
+    first = build_trainer(toy_config(tmp_path, epochs=1), tmp_path / "a")
+    first.fit()
+    saved = checkpoint.load(tmp_path / "a" / "last.pt")
+    tuned = build_trainer(toy_config(tmp_path, epochs=1, init_from=str(tmp_path / "a" / "last.pt")), tmp_path / "b")
+    for name, value in tuned.model.state_dict().items():
+        assert torch.equal(value, saved["model"][name]), name
+    assert tuned.step == 0 and tuned.epoch == 0  # a new run, not a resume
+    fresh = build_trainer(toy_config(tmp_path, epochs=1), tmp_path / "c")
+    assert not all(torch.equal(v, saved["model"][k]) for k, v in fresh.model.state_dict().items())
+    other = toy_config(tmp_path, epochs=1, init_from=str(tmp_path / "a" / "last.pt"))
+    other["model"]["dropout"] = 0.5
+    with pytest.raises(CheckpointError, match="model.dropout"):
+        build_trainer(other, tmp_path / "d")
+    with pytest.raises(CheckpointError, match="init_from.*not found"):
+        build_trainer(toy_config(tmp_path, init_from=str(tmp_path / "none.pt")), tmp_path / "e")
