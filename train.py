@@ -3,6 +3,7 @@
     python train.py --config configs/nice_mnist_blog.yaml [train.epochs=5 model.train_noise=none ...]
     python train.py --config configs/nice_mnist_blog.yaml --resume auto     # continue the run's last.pt
     python train.py --config configs/quickstart.yaml --print-config         # show the resolved config
+    torchrun --nproc_per_node=2 train.py --config configs/quickstart.yaml   # data-parallel (engine/distributed.py)
 
 The run folder is ``<train.out_dir>/<train.run_name>`` (run name: the config's file name by default). It gets
 the resolved config (config.yaml), metrics.jsonl, summary.csv, results.json, last.pt, best.pt (when
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from engine import config as cfg
+from engine import distributed
 from engine.build import build_trainer, load_plugins, resume
 from engine.cli import user_errors_exit_2
 from errors import ConfigError
@@ -38,18 +40,34 @@ def main(argv: list[str] | None = None) -> int:
     if (run_dir / "last.pt").exists() and not args.resume:
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume auto, or start a new "
                           f"one with train.run_name=<new name>")
+    try:
+        return run(trainer_for(config, run_dir, args.resume), config, run_dir, args.config)
+    finally:
+        distributed.teardown()
+
+
+def trainer_for(config: dict, run_dir: Path, resume_spec: str | None):
     trainer = build_trainer(config, run_dir)
-    if args.resume:
-        path = resume(trainer, args.resume)
-        print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(cfg.dump(config), encoding="utf-8")
-    print(f"run folder {run_dir}; {sum(p.numel() for p in trainer.model.parameters()):,} parameters on "
-          f"{trainer.device}; {trainer.max_steps} updates", flush=True)
+    if resume_spec:
+        path = resume(trainer, resume_spec)
+        if trainer.dist.is_main:
+            print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
+    return trainer
+
+
+def run(trainer, config: dict, run_dir: Path, config_path: str) -> int:
+    main_rank = trainer.dist.is_main
+    if main_rank:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(cfg.dump(config), encoding="utf-8")
+        ranks = f" x {trainer.dist.world} processes" if trainer.dist.enabled else ""
+        print(f"run folder {run_dir}; {sum(p.numel() for p in trainer.model.parameters()):,} parameters on "
+              f"{trainer.device}{ranks}; {trainer.max_steps} updates", flush=True)
     trainer.fit()
     if trainer.stop_requested:
-        print(f"stopped at update {trainer.step}; continue with: python train.py --config {args.config} "
-              f"--resume auto", flush=True)
+        if main_rank:
+            print(f"stopped at update {trainer.step}; continue with: python train.py --config {config_path} "
+                  f"--resume auto", flush=True)
         return 130
     return 0
 

@@ -5,6 +5,9 @@ no worker processes and no PIL: a batch is one ``index_select`` per tensor. The 
 ``e`` comes from a generator seeded with ``(seed, e)`` alone, so a run resumed in the middle of an epoch sees
 exactly the batches it would have seen (the position is just the number of batches already consumed), and
 the global RNG is left to the model.
+
+Under torchrun (engine/distributed.py) every rank draws the same order and takes its slice of each global
+batch (``rank`` of ``world`` near-equal contiguous parts); ``batch_size`` and ``batch_size_at`` stay global.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from torch import Tensor
 
 class InMemoryLoader:
     def __init__(self, tensors: dict[str, Tensor], batch_size: int, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, rank: int = 0, world: int = 1):
         sizes = {len(t) for t in tensors.values()}
         if len(sizes) != 1:
             raise ValueError(f"tensors have different lengths: { {k: len(t) for k, t in tensors.items()} }")
@@ -27,6 +30,7 @@ class InMemoryLoader:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -48,6 +52,8 @@ class InMemoryLoader:
         order = self.order(epoch)
         for i in range(start, len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.world > 1:
+                idx = idx.tensor_split(self.world)[self.rank]
             yield {k: t.index_select(0, idx) for k, t in self.tensors.items()}
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:

@@ -9,7 +9,7 @@ import torch
 
 import registry
 from data.loader import InMemoryLoader
-from engine import checkpoint
+from engine import checkpoint, distributed
 from engine import experiment_callbacks  # noqa: F401  (registers evaluate, set_value)
 from engine import text_callbacks  # noqa: F401  (registers title_probe)
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
@@ -137,7 +137,7 @@ def build_callbacks(config: dict) -> list:
 def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     load_plugins()
     t = config["train"]
-    device = resolve_device(t["device"])
+    dist_info, device = distributed.setup(resolve_device(t["device"]))  # torchrun: join the group
     if t["threads"]:
         torch.set_num_threads(t["threads"])
     seed_everything(t["seed"], t["deterministic"])
@@ -160,14 +160,20 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
         raise ConfigError("scheduler.warmup_steps counts optimizer updates; it needs scheduler.interval=step")
     schedulers = {name: build_scheduler(opt, sched) for name, opt in optimizers.items()}
     train_loader = InMemoryLoader(splits["train"], t["batch_size"], shuffle=True, seed=t["seed"],
-                                  drop_last=t["drop_last"])
+                                  drop_last=t["drop_last"], rank=dist_info.rank, world=dist_info.world)
     if len(train_loader) == 0:
         raise ConfigError(f"train.batch_size={t['batch_size']} with drop_last leaves no batch of "
                           f"{train_loader.num_samples} images; lower train.batch_size")
+    if dist_info.enabled:
+        smallest = min(train_loader.batch_size_at(i) for i in (0, len(train_loader) - 1))
+        if smallest < dist_info.world:
+            raise ConfigError(f"{dist_info.world} processes but a training batch of {smallest} samples (train."
+                              f"batch_size is the global batch): raise train.batch_size, or set train.drop_last="
+                              f"true when the epoch's last batch is the small one")
     eval_bs = t["eval_batch_size"] or t["batch_size"]
     eval_loaders = {s: InMemoryLoader(splits[s], eval_bs) for s in ("val", "test") if s in splits}
     return Trainer(model, optimizers, schedulers, train_loader, eval_loaders, config, run_dir,
-                   build_callbacks(config), device)
+                   build_callbacks(config), device, dist_info)
 
 
 def init_weights(model, config: dict, path: str | Path) -> None:

@@ -34,6 +34,10 @@ from engine import checkpoint
 
 
 class Callback:
+    # True for callbacks that only observe and write (logs, samples, checkpoints, progress): under torchrun
+    # they run on rank 0 alone. Callbacks that change training (EMA, set_value) run on every rank.
+    main_process_only = False
+
     def on_train_begin(self, trainer) -> None: ...
     def on_train_end(self, trainer) -> None: ...
     def on_epoch_begin(self, trainer) -> None: ...
@@ -106,6 +110,7 @@ class SampleImages(Callback):
     """Every ``every_epochs`` epochs, every ``every_steps`` optimizer updates (0 = off) and at the end, save a
     grid of ``model.sample(n, **sample_args)`` to ``<run>/samples/``, from a fixed noise seed so that grids are
     comparable across epochs (and across runs of models with the same sampler)."""
+    main_process_only = True
 
     def __init__(self, every_epochs: int = 1, n: int = 64, nrow: int | None = None, seed: int = 0,
                  use_ema: bool = False, sample_args: dict | None = None, every_steps: int = 0):
@@ -148,6 +153,7 @@ class MetricsLogger(Callback):
     """Train metrics every ``train.log_every`` updates and every evaluation to ``<run>/metrics.jsonl``
     (one JSON object per line), one row per epoch to ``<run>/summary.csv``, final metrics to
     ``<run>/results.json``, and the same scalars to TensorBoard when it is installed."""
+    main_process_only = True
 
     def __init__(self, tensorboard: bool = True, print_epochs: bool = True):
         self.use_tensorboard, self.print_epochs = tensorboard, print_epochs
@@ -278,6 +284,7 @@ class Checkpoint(Callback):
     ``snapshot_every: N`` also keeps the weights every N updates as ``snapshots/step<N>.pt`` (config, model
     weights, progress and callback states such as the wall time; no optimizer state): what scripts score after
     training, e.g. a GAN's Fréchet distance against iterations (cheaper than computing it inside the run)."""
+    main_process_only = True
 
     def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False,
                  snapshot_every: int = 0):
@@ -325,6 +332,7 @@ class Checkpoint(Callback):
 @registry.register("callback", "progress")
 class Progress(Callback):
     """A tqdm bar per epoch, only when standard error is a terminal (logs stay clean otherwise)."""
+    main_process_only = True
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and sys.stderr.isatty()

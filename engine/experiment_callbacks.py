@@ -53,6 +53,7 @@ class Evaluate(Callback):
     ``val/<name>_<k>`` (e.g. ``clustering`` gives ``val/clustering_acc``, ``val/clustering_nmi``, ...). With
     ``train_every: N`` the metrics are also computed on the whole training split (in order, at the eval
     batch size) at every N-th validation, as ``train_eval/<name>``: a full pass, so it costs time."""
+    main_process_only = True
 
     def __init__(self, metrics: list[str], ema: bool = True, train_every: int = 0):
         known = registry.names("metric")
@@ -155,8 +156,9 @@ class SetValue(Callback):
     def _apply(self, trainer, key: int) -> None:
         if key in self.at:
             self._set(trainer, self.at[key])
-            print(f"set_value: {self.target} = {self.at[key]:g} from {self.unit} {key} (update {trainer.step})",
-                  flush=True)
+            if getattr(getattr(trainer, "dist", None), "is_main", True):
+                print(f"set_value: {self.target} = {self.at[key]:g} from {self.unit} {key} (update {trainer.step})",
+                      flush=True)
             for cb in trainer.callbacks:
                 if isinstance(cb, MetricsLogger) and getattr(cb, "jsonl", None) and not cb.jsonl.closed:
                     cb.log(trainer, {f"set/{self.target}": self.at[key]})

@@ -13,6 +13,7 @@ class TitleProbe(Callback):
     """The blog's habit: after every epoch, the titles generated for a few fixed validation articles (the
     first ``n`` of the validation split), printed and written to ``samples/epoch_<N>.txt`` in the run folder
     with the article's start and the reference."""
+    main_process_only = True
 
     def __init__(self, n: int = 3, beam: int = 3, max_len: int = 50, excerpt: int = 60):
         if n < 1 or beam < 1:

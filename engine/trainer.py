@@ -9,6 +9,8 @@ Resume is exact: the position (epoch, batches consumed in it, updates), every RN
 schedulers, loss weights and callback states go into the checkpoint, the data order of an epoch depends only
 on (seed, epoch) (data/loader.py), and evaluation runs under a forked RNG so it never shifts the training
 random stream. On CPU the final weights of a resumed run equal those of an uninterrupted one bit for bit.
+
+Launched by torchrun with several processes, the same loop trains data-parallel (engine/distributed.py).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import torch
 
 from data.loader import InMemoryLoader
-from engine import checkpoint
+from engine import checkpoint, distributed
 from engine.callbacks import Callback
 from engine.evaluation import evaluate_model
 from errors import TrainingError
@@ -30,7 +32,7 @@ from errors import TrainingError
 class Trainer:
     def __init__(self, model, optimizers: dict, schedulers: dict, train_loader: InMemoryLoader,
                  eval_loaders: dict[str, InMemoryLoader], config: dict, run_dir: str | Path,
-                 callbacks: list[Callback], device: torch.device):
+                 callbacks: list[Callback], device: torch.device, dist_info: distributed.DistInfo = distributed.SINGLE):
         self.model = model
         self.optimizers = optimizers
         self.schedulers = schedulers
@@ -43,6 +45,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = callbacks
         self.device = device
+        self.dist = dist_info
+        self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
         self.groups = model.optimizer_groups()
         # position: epoch index, batches of it consumed, optimizer updates done
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
@@ -59,7 +63,8 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ loop
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
-            getattr(cb, hook)(self, *args)
+            if self.dist.is_main or not getattr(cb, "main_process_only", False):
+                getattr(cb, hook)(self, *args)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -85,6 +90,8 @@ class Trainer:
                 self.run_final_evaluation()
             if self._last_saved != self._position():  # the epoch-end save may already hold this state
                 self.save(self.run_dir / "last.pt")
+            if self.dist.enabled:
+                distributed.check_in_sync(self.model, self.device)
             self._call("on_train_end")
         finally:
             if previous is not None:
@@ -106,6 +113,8 @@ class Trainer:
             logs = self._update([next(batches) for _ in window], window_samples)
             self.batch_in_epoch = window.stop
             self.step += 1
+            if self.dist.enabled:  # every rank stops at the same update (Ctrl-C reaches them at different times)
+                self.stop_requested = distributed.any_rank(self.stop_requested, self.device)
             self._call("on_batch_end", logs)
             if self.stop_requested or self.step >= self.max_steps:
                 if self.batch_in_epoch < n_batches:
@@ -121,34 +130,49 @@ class Trainer:
 
     def _window_backward(self, micro_batches: list[dict], window_samples: int, phase: str) -> dict | None:
         """Zero the grads, then back-propagate each micro-batch's weighted loss sum. Returns the window means
-        of the loss terms, or None when a loss was not finite and the policy is ``skip``."""
+        of the loss terms (this rank's part of the window under torchrun), or None when a loss was not finite
+        and the policy is ``skip``."""
         self.model.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
-        for batch in micro_batches:
-            share = len(next(iter(batch.values()))) / window_samples
-            with self._autocast():
-                losses = self.model.training_losses(batch, phase)
-                total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
-            if not torch.isfinite(total):
-                terms = ", ".join(f"{n}={v.item():.4g}" for n, v in losses.items())
-                if self.spec["nonfinite"] == "stop":
-                    raise TrainingError(
-                        f"non-finite loss at update {self.step} (epoch {self.epoch}, phase {phase}): {terms}; "
-                        f"the last good checkpoint is kept in {self.run_dir}; lower optim.lr or set "
-                        f"train.nonfinite=skip")
-                print(f"warning: skipping update {self.step}: non-finite loss ({terms})", flush=True)
-                self.model.zero_grad(set_to_none=True)
-                return None
-            self.scaler.scale(total * share).backward()
-            for name, value in losses.items():  # logged undivided: the window mean of each term
-                sums[name] = sums.get(name, 0.0) + value.detach().float() * share
+        sizes = [len(next(iter(b.values()))) for b in micro_batches]
+        for i, batch in enumerate(micro_batches):
+            # the micro-batch's share of the window's samples; under DDP times the number of ranks, because
+            # DDP averages the ranks' gradients: the result is the gradient of the global window mean
+            share = sizes[i] * self.dist.world / window_samples
+            with contextlib.ExitStack() as stack:
+                if self.ddp is not None and i < len(micro_batches) - 1:
+                    stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
+                with self._autocast():
+                    losses = self.ddp(batch, phase) if self.ddp is not None else \
+                        self.model.training_losses(batch, phase)
+                    total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
+                bad = not bool(torch.isfinite(total))
+                if self.dist.enabled and distributed.any_rank(bad, self.device):
+                    bad = True  # DDP expects the backward of the forward it ran: run it, then drop the grads
+                    (total * 0).backward()
+                if bad:
+                    terms = ", ".join(f"{n}={v.item():.4g}" for n, v in losses.items())
+                    if self.spec["nonfinite"] == "stop":
+                        raise TrainingError(
+                            f"non-finite loss at update {self.step} (epoch {self.epoch}, phase {phase}): {terms}; "
+                            f"the last good checkpoint is kept in {self.run_dir}; lower optim.lr or set "
+                            f"train.nonfinite=skip")
+                    print(f"warning: skipping update {self.step}: non-finite loss ({terms})", flush=True)
+                    self.model.zero_grad(set_to_none=True)
+                    return None
+                self.scaler.scale(total * share).backward()
+            logged = sizes[i] / sum(sizes)  # logged undivided: the window mean of each term
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float() * logged
             total_key = "loss" if len(self.groups) == 1 else f"loss_{phase}"  # phases' totals are not comparable
-            sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * share
+            sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * logged
         return sums
 
     def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
         phase = self.model.phase(self.step)
         optimizer = self.optimizers[phase]
+        if self.dist.enabled:  # see engine/distributed.py: per-rank noise, exact on resume
+            torch.manual_seed(distributed.update_seed(self.spec["seed"], self.dist.rank, self.step))
         self.model.train()
         micro_batches = [self._to_device(b) for b in micro_batches]
         sums = self._window_backward(micro_batches, window_samples, phase)
@@ -186,7 +210,7 @@ class Trainer:
                               self.device, self._autocast)
 
     def evaluate_and_report(self) -> dict[str, float]:
-        if "val" not in self.eval_loaders:
+        if "val" not in self.eval_loaders or not self.dist.is_main:  # ranks > 0 train only
             return {}
         metrics = {f"val/{k}": v for k, v in self.evaluate("val").items()}
         self._call("on_validation_end", metrics)
@@ -198,7 +222,7 @@ class Trainer:
                                 and self.epoch % self.spec["eval_every"] == 0)
         if not last_epoch_evaluated:
             self.evaluate_and_report()
-        if "test" in self.eval_loaders:
+        if "test" in self.eval_loaders and self.dist.is_main:
             metrics = {f"test/{k}": v for k, v in self.evaluate("test").items()}
             self._call("on_validation_end", metrics)
 
@@ -242,6 +266,8 @@ class Trainer:
         return self.epoch, self.batch_in_epoch, self.step
 
     def save(self, path: str | Path) -> None:
+        if not self.dist.is_main:  # every rank holds the same state; rank 0 writes it
+            return
         path = Path(path)
         state = self.state_dict()
         self._call("on_save_checkpoint", state)
