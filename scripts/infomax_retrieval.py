@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--feature", default="z_mean")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0 = torch's default; use 1 beside other jobs on a small machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     path = resolve_run_checkpoint(args.run, prefer=("last.pt",))
     state = checkpoint.load(path)
     model = model_from_state(state)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from data.text import normalize, pairs_file, read_pairs  # noqa: E402
 from engine.build import load_trained_model, resolve_device  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
@@ -55,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the example draw")
     parser.add_argument("--excerpt", type=int, default=40, help="article characters shown per example")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0 = torch's default; use 1 beside other jobs on a small machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, config = load_trained_model(args.checkpoint, resolve_device(args.device))
     if config["model"]["name"] != "seq2seq":
         raise ConfigError(f"{args.checkpoint} holds a {config['model']['name']!r} model, not seq2seq")
