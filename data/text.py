@@ -105,17 +105,25 @@ def read_pairs(path: str | Path) -> dict[str, list[tuple[str, str]]]:
         raise DataError(f"text-pair file {path} not found; set data.path to a JSON-lines file with "
                         f"split/src/tgt fields (e.g. ../shared/data/zh_titles/lcsts.jsonl) or data.root/KEXUE_DATA")
     pairs: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+    for split, src, tgt in jsonl_fields(path, ("split", "src", "tgt")):
+        pairs[split].append((src, tgt))
+    return dict(pairs)
+
+
+def jsonl_fields(path: Path, fields: tuple[str, ...]):
+    """The values of ``fields`` of each non-blank line of a JSON-lines file; a DataError naming the line when
+    one is not JSON or lacks a field."""
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                pairs[row["split"]].append((row["src"], row["tgt"]))
+                values = tuple(row[k] for k in fields)
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise DataError(f"{path}:{number} is not a JSON object with split, src and tgt "
-                                f"({type(e).__name__}: {e}); fix or remove that line") from None
-    return dict(pairs)
+                raise DataError(f"{path}:{number} is not a JSON object with {', '.join(fields[:-1])} and "
+                                f"{fields[-1]} ({type(e).__name__}: {e}); fix or remove that line") from None
+            yield values
 
 
 def encode_pairs(tokenizer: CharTokenizer, pairs: list[tuple[str, str]], max_src_len: int,
@@ -177,18 +185,7 @@ def title_lm(path: str | None = None, file: str = "extra_csl_titles_only.jsonl",
     if not source.is_file():
         raise DataError(f"titles file {source} not found; set data.path to a JSON-lines file with split/title "
                         f"fields (e.g. ../shared/data/zh_titles/extra_csl_titles_only.jsonl) or data.root")
-    titles = []
-    with source.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if row["split"] == "train":
-                    titles.append(row["title"])
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise DataError(f"{source}:{number} is not a JSON object with split and title "
-                                f"({type(e).__name__}: {e}); fix or remove that line") from None
+    titles = [title for split, title in jsonl_fields(source, ("split", "title")) if split == "train"]
     if vocab is None:
         vocab_source = pairs_file(vocab_path, vocab_file, root)
         vocab = train_tokenizer(read_pairs(vocab_source).get("train", []), min_count).vocab
