@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume auto, or start a new "
                           f"one with train.run_name=<new name>")
     try:
-        return run(trainer_for(config, run_dir, args.resume), config, run_dir, args.config)
-    finally:
+        code = run(trainer_for(config, run_dir, args.resume), config, run_dir, args.config)
+    except BaseException:
         distributed.teardown()
+        raise
+    distributed.teardown(sync=True)
+    return code
 
 
 def trainer_for(config: dict, run_dir: Path, resume_spec: str | None):

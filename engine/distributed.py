@@ -80,8 +80,13 @@ def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
-def teardown() -> None:
+def teardown(sync: bool = False) -> None:
+    """Leave the process group. ``sync`` (the normal end of a run): wait for every rank first, so no rank
+    tears down its connections while another still uses them (gloo aborts a process whose peer has gone).
+    After an error there is no barrier: the other ranks may never reach it (torchrun stops them)."""
     if dist.is_initialized():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -48,8 +48,10 @@ def worker(rank: int, world: int, port: int, cfg: dict, run_dir: str, out: str, 
         # parameters only: buffers such as BatchNorm's running averages are per rank (DDP broadcasts rank 0's
         # at the start of every forward)
         torch.save({k: v.detach().clone() for k, v in trainer.model.named_parameters()}, f"{out}_rank{rank}.pt")
-    finally:
+    except BaseException:
         distributed.teardown()
+        raise
+    distributed.teardown(sync=True)
 
 
 def run_ranks(cfg: dict, run_dir: Path, out: Path, resume_spec=None, world: int = 2) -> list[dict]:
