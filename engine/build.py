@@ -184,11 +184,17 @@ def init_weights(model, config: dict, path: str | Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"train.init_from: {path} not found; give the path of a run's best.pt or last.pt")
     state = checkpoint.load(path)
+    require_same_model(state, config, f"train.init_from: {path}", "")
+    model.load_state_dict(state["model"])
+
+
+def require_same_model(state: dict, config: dict, what: str, alternative: str) -> None:
+    """Refuse a checkpoint made with a different model config, naming the differing keys."""
     differing = diff_keys(state["config"]["model"], config["model"])
     if differing:
-        raise CheckpointError(f"train.init_from: {path} was made with a different model config (differs in: "
-                              f"{', '.join('model.' + k for k in differing)}); use the same model settings")
-    model.load_state_dict(state["model"])
+        raise CheckpointError(f"{what} was made with a different model config (differs in: "
+                              f"{', '.join('model.' + k for k in differing)}); use the same model settings"
+                              f"{alternative}")
 
 
 def resume(trainer: Trainer, spec: str) -> Path:
@@ -198,11 +204,7 @@ def resume(trainer: Trainer, spec: str) -> Path:
         path, state = checkpoint.find_resumable(trainer.run_dir)
     else:
         path, state = Path(spec), checkpoint.load(spec)
-    differing = diff_keys(state["config"]["model"], trainer.config["model"])
-    if differing:
-        raise CheckpointError(f"{path} was made with a different model config (differs in: "
-                              f"{', '.join('model.' + k for k in differing)}); use the same model settings "
-                              f"or start a new run with train.run_name=<new name>")
+    require_same_model(state, trainer.config, str(path), " or start a new run with train.run_name=<new name>")
     trainer.load_state_dict(state)
     return path
 

@@ -47,6 +47,7 @@ class Trainer:
         self.device = device
         self.dist = dist_info
         self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
+        self.losses_of = self.ddp if self.ddp is not None else model.training_losses  # (batch, phase) -> losses
         self.groups = model.optimizer_groups()
         # position: epoch index, batches of it consumed, optimizer updates done
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
@@ -143,8 +144,7 @@ class Trainer:
                 if self.ddp is not None and i < len(micro_batches) - 1:
                     stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
                 with self._autocast():
-                    losses = self.ddp(batch, phase) if self.ddp is not None else \
-                        self.model.training_losses(batch, phase)
+                    losses = self.losses_of(batch, phase)
                     total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
                 bad = not bool(torch.isfinite(total))
                 if self.dist.enabled and distributed.any_rank(bad, self.device):
