@@ -3,6 +3,7 @@ same global batch, resume bit for bit on every rank, and only rank 0 writes file
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,7 +56,19 @@ def worker(rank: int, world: int, port: int, cfg: dict, run_dir: str, out: str, 
 
 
 def run_ranks(cfg: dict, run_dir: Path, out: Path, resume_spec=None, world: int = 2) -> list[dict]:
-    mp.spawn(worker, args=(world, free_port(), cfg, str(run_dir), str(out), resume_spec), nprocs=world, join=True)
+    """Spawn the ranks. Gloo on this machine now and then aborts a process (SIGABRT) as the ranks tear down
+    (seen twice in about ten CI runs, in different tests; not yet understood): such a launch is retried once
+    from scratch. A real failure (an exception, wrong weights) fails at once."""
+    for attempt in range(2):
+        try:
+            mp.spawn(worker, args=(world, free_port(), cfg, str(run_dir), str(out), resume_spec), nprocs=world,
+                     join=True)
+            break
+        except mp.ProcessExitedException as e:
+            if attempt or "SIGABRT" not in str(e):
+                raise
+            if resume_spec is None:  # a resumed launch continues from whatever last.pt the first attempt left
+                shutil.rmtree(run_dir, ignore_errors=True)
     return [torch.load(f"{out}_rank{r}.pt", weights_only=True) for r in range(world)]
 
 
@@ -107,6 +120,9 @@ def test_torchrun_runs_train_py(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(REPO / "train.py"), "--config", str(cfg)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "exitcode: -6" in proc.stderr:  # the gloo teardown abort (see run_ranks): retry once
+        shutil.rmtree(tmp_path / "r", ignore_errors=True)
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run folder") == 1 and "x 2 processes" in proc.stdout
     assert proc.stdout.count("epoch 2/2") == 1
