@@ -191,17 +191,39 @@ def _raise_not_found(name: str, looked_for: list[Path], class_name: str, folder:
                     f"{detail}; {ROOT_FIX}") from cause
 
 
+CLASS_MAJOR_SEED = 0
+
+
+def unsort_class_major(splits: Splits) -> Splits:
+    """Put any split stored in class-major order (labels non-decreasing, in runs: at least two classes and
+    at most half as many classes as images) in a fixed
+    random order (a permutation seeded with ``CLASS_MAJOR_SEED``, the same on every load).
+
+    The offline CIFAR-10 copy (``cifar10_jpeg_bytes.npz``) holds 5,000 airplanes, then 5,000 automobiles, ...;
+    the original files are in random order. Training shuffles anyway, but every prefix (``data.limit_train``,
+    ``data.limit_eval``, the first n test images a script scores) would otherwise hold one or two classes."""
+    out = {}
+    for split, part in splits.items():
+        y = part["y"]
+        sorted_runs = len(y) > 1 and bool((y[1:] >= y[:-1]).all()) and 2 <= len(torch.unique(y)) <= len(y) // 2
+        if sorted_runs:
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(CLASS_MAJOR_SEED))
+            part = {k: v[order] for k, v in part.items()}
+        out[split] = part
+    return out
+
+
 def _load_standard(name: str, class_name: str, torchvision_folder: str, image_shape: tuple[int, ...],
                    root: str | None, download: bool, jpeg_npz: str | None = None) -> Splits:
     base = data_root(root)
     npz_path = base / f"{name}.npz"
     if npz_path.is_file():
-        return load_npz(npz_path, image_shape)
+        return unsort_class_major(load_npz(npz_path, image_shape))
     looked_for = [npz_path]
     if jpeg_npz is not None:
         jpeg_path = base / jpeg_npz
         if jpeg_path.is_file():
-            return load_jpeg_npz_cached(jpeg_path, image_shape)
+            return unsort_class_major(load_jpeg_npz_cached(jpeg_path, image_shape))
         looked_for.append(jpeg_path)
     return _from_torchvision(name, class_name, base / torchvision_folder, base, download, looked_for, image_shape)
 
@@ -220,7 +242,8 @@ def fashion_mnist(root: str | None = None, download: bool = False) -> Splits:
 
 @register("dataset", "cifar10")
 def cifar10(root: str | None = None, download: bool = False) -> Splits:
-    """CIFAR-10, 50000 / 10000 colour 32×32 images (the offline JPEG copy is in class-major order)."""
+    """CIFAR-10, 50000 / 10000 colour 32×32 images (the offline JPEG copy is class-major: put in a fixed
+    random order on load, see ``unsort_class_major``)."""
     return _load_standard("cifar10", "CIFAR10", "cifar-10-batches-py", (32, 32, 3), root, download,
                           jpeg_npz="cifar10_jpeg_bytes.npz")
 

@@ -264,3 +264,22 @@ def test_real_cifar10_from_jpeg_bytes(tmp_path, monkeypatch):
     assert torch.bincount(data["test"]["y"]).tolist() == [1000] * 10
     channel_means = data["train"]["x"].float().mean(dim=(0, 2, 3))
     assert torch.allclose(channel_means, torch.tensor([125.3, 123.0, 113.9]), atol=1.5)  # CIFAR-10's means
+
+
+def test_a_class_major_split_is_put_in_a_fixed_random_order(tmp_path):
+    """The offline CIFAR-10 copy is stored class by class; any prefix of a split must still hold every class."""
+    n = 40
+    x_train = pattern((n, 32, 32, 3), 3)
+    y_train = np.repeat(np.arange(4, dtype=np.uint8), n // 4)  # 0 0 ... 1 1 ... 3 3
+    write_split_npz(tmp_path / "cifar10.npz", (32, 32, 3), n_train=n, x_train=x_train, y_train=y_train)
+    first = cifar10(root=str(tmp_path))["train"]
+    second = cifar10(root=str(tmp_path))["train"]
+    assert torch.equal(first["x"], second["x"]) and torch.equal(first["y"], second["y"])  # the same order each load
+    assert len(set(first["y"][:12].tolist())) >= 3
+    # images keep their labels
+    original = torch.from_numpy(x_train).permute(0, 3, 1, 2)
+    for img, label in zip(first["x"], first["y"]):
+        index = next(i for i in range(n) if torch.equal(original[i], img))
+        assert int(y_train[index]) == int(label)
+    # a split that is not class-major (the test split here, 3 images, 3 classes) keeps its order
+    assert cifar10(root=str(tmp_path))["test"]["y"].tolist() == [3, 4, 5]
