@@ -21,6 +21,12 @@ every z of the batch, so the critic is separable (paper's "encoder and dot produ
 φ(a)·ψ(z), with φ and ψ the MLP shapes above ending in 256-d embeddings instead of one score; the B×B (and
 B×B×16 local) score matrices then cost one matrix product.
 
+``views: 2`` (not the blog's, nor the DIM paper's: the two-view form of Augmented Multiscale DIM, Bachman et
+al. 2019): each image is augmented twice (``data/augment.py``: random resized crop, flip, colour jitter,
+grayscale), each view encoded separately, and every pair takes its x side from one view and z from the other
+(both ways, averaged). With one view the critics can tell images apart by their colour statistics alone, a
+shortcut that gives colour features; a colour change between the views closes it.
+
 BatchNorm: Keras momentum 0.99 = torch momentum 0.01, eps 1e-3. Only images go through BN (no positive and
 negative concatenated through it). Features for probes: ``features(x)`` in eval mode (running statistics).
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from data.augment import simclr_like
 from losses.infomax import infonce_loss, js_loss, kl_to_standard_normal, shuffled_indices
 from models.base import Model
 from registry import register
@@ -58,12 +65,16 @@ class InfoMax(Model):
                  filters: list[int] = (64, 128, 256), top_blocks: int = 2, disc_hidden: int = 256,
                  alpha: float = 0.5, beta: float = 1.5, gamma: float = 0.01, estimator: str = "js",
                  global_pair: str = "z", negatives: str = "derangement", blog_clip: bool = False,
-                 kl_reduction: str = "mean"):
+                 kl_reduction: str = "mean", views: int = 1, crop_scale: list[float] = (0.3, 1.0),
+                 jitter: float = 0.4):
         super().__init__()
         for name, value, allowed in (("estimator", estimator, ESTIMATORS), ("global_pair", global_pair, GLOBAL_PAIRS),
                                      ("negatives", negatives, NEGATIVES), ("kl_reduction", kl_reduction, ("mean", "sum"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if views not in (1, 2):
+            raise ValueError(f"views must be 1 (the blog's) or 2 (two augmented views), got {views!r}")
+        self.views, self.crop_scale, self.jitter = views, tuple(crop_scale), jitter
         c, h, w = image_shape
         scale = 2 ** len(filters)
         if h % scale or w % scale:
@@ -132,19 +143,37 @@ class InfoMax(Model):
         neg_scores = self.local_disc(torch.cat([fmap_neg, tiled], 1))
         return js_loss(pos_scores, neg_scores, self.blog_clip)
 
-    def _terms(self, x: Tensor) -> dict[str, Tensor]:
+    def _view(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Encode pixels: (local map, sampled z, z_mean, z_log_var)."""
         fmap, _, mean, logvar = self.encode(x)
-        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-        x_side = z if self.global_pair == "z" else fmap.flatten(1)  # the blog's quirk: z paired with itself
-        return {"global": self.alpha * self._global_term(x_side, z),
-                "local": self.beta * self._local_term(fmap, z),
-                "prior": self.gamma * kl_to_standard_normal(mean, logvar, self.kl_reduction)}
+        return fmap, mean + torch.exp(0.5 * logvar) * torch.randn_like(mean), mean, logvar
+
+    def _pair_terms(self, a: tuple, b: tuple) -> tuple[Tensor, Tensor]:
+        """Global and local terms with the x side from view ``a`` and z from view ``b``."""
+        x_side = a[1] if self.global_pair == "z" else a[0].flatten(1)  # the blog's quirk: z paired with z
+        return self._global_term(x_side, b[1]), self._local_term(a[0], b[1])
+
+    def _terms(self, x: Tensor) -> dict[str, Tensor]:
+        """``x`` uint8 images. One view: the blog's loss on the images as they are. Two views: each image
+        augmented twice, the pairs taken across the views both ways and averaged."""
+        if self.views == 1:
+            views = [self._view(self.pixels(x))]
+            pairs = [(0, 0)]
+        else:
+            views = [self._view(simclr_like(x, crop_scale=self.crop_scale, jitter=self.jitter) - 0.5)
+                     for _ in range(2)]
+            pairs = [(0, 1), (1, 0)]
+        terms = [self._pair_terms(views[i], views[j]) for i, j in pairs]
+        prior = sum(kl_to_standard_normal(v[2], v[3], self.kl_reduction) for v in views) / len(views)
+        return {"global": self.alpha * sum(t[0] for t in terms) / len(terms),
+                "local": self.beta * sum(t[1] for t in terms) / len(terms),
+                "prior": self.gamma * prior}
 
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         """α·global, β·local and γ·prior (weights inside: their plain sum is the blog's loss)."""
-        return self._terms(self.pixels(batch["x"]))
+        return self._terms(batch["x"])
 
     @torch.no_grad()
     def evaluation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        terms = self._terms(self.pixels(batch["x"]))
+        terms = self._terms(batch["x"])
         return {**terms, "loss": sum(terms.values())}

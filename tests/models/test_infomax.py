@@ -53,3 +53,16 @@ def test_bad_arguments():
         InfoMax(**SMALL, estimator="nce")
     with pytest.raises(ValueError, match="multiples of 4"):
         InfoMax(image_shape=[3, 18, 18], filters=[4, 8])
+
+
+@pytest.mark.parametrize("estimator", ["js", "infonce"])
+def test_two_augmented_views_train_and_bad_view_counts_are_refused(estimator):
+    torch.manual_seed(0)
+    model = InfoMax(**SMALL, estimator=estimator, views=2)
+    terms = model.training_losses({"x": images()})
+    chance = 2 * math.log(2) if estimator == "js" else math.log(6)
+    assert float(terms["local"]) / model.beta == pytest.approx(chance, rel=0.25)
+    sum(terms.values()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="views must be 1"):
+        InfoMax(**SMALL, views=3)
