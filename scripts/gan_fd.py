@@ -8,8 +8,9 @@ Each RUN is a GAN run folder (configs/gan_*.yaml): its ``snapshots/step*.pt`` (c
 and its ``last.pt`` are scored. For every checkpoint, ``--n`` images are generated from a fixed noise seed with
 the generator in eval mode, rounded to uint8 like real images, and embedded with the classifier's penultimate
 features (``features()["penultimate"]`` of a cnn_classifier run, configs/classifier_cifar10.yaml); the real
-statistics come from ``--n`` images of the ``--split`` split of the classifier's dataset (cached beside the
-classifier as ``real_stats_<split>_<n>.pt``). The result is a classifier Fréchet distance: comparable only
+statistics come from the first ``--n`` images of the ``--split`` split of the classifier's dataset (cached beside
+the classifier as ``real_stats_<split>_<n>_v2.pt``; v2 since class-major copies are put in random order on load,
+so the first n images hold every class). The result is a classifier Fréchet distance: comparable only
 between runs scored by the same classifier with the same counts and split, never with published FIDs. With
 ``--inception PATH`` the features are Inception-v3 pool features from the user's weights: that is FID.
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         data_cfg = cls_state["config"]["data"]
         embed = lambda x: torch.cat([classifier.features(x[i:i + 500])["penultimate"]  # noqa: E731
                                      for i in range(0, len(x), 500)])
-        kind, cache = f"classifier FD ({cls_path})", cls_path.parent / f"real_stats_{args.split}_{args.n}.pt"
+        kind, cache = f"classifier FD ({cls_path})", cls_path.parent / f"real_stats_{args.split}_{args.n}_v2.pt"
     else:
         net = inception_model(args.inception)
         data_cfg = first["config"]["data"]

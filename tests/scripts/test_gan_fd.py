@@ -25,5 +25,5 @@ def test_fd_curve_from_snapshots(tmp_path):
     rows = report["runs"]["gan_cifar10_sn"]
     assert [r["iteration"] for r in rows] == [1, 2, 2]  # snapshots at updates 6 and 12, then last.pt
     assert all(r["fd"] >= 0 for r in rows) and rows[1]["fd"] == rows[2]["fd"]  # last.pt = the step-12 snapshot
-    assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40.pt").exists()
+    assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
     assert_user_error(run("scripts/gan_fd.py", str(tmp_path / "gan_cifar10_sn")), "pass exactly one of")
