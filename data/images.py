@@ -196,8 +196,8 @@ CLASS_MAJOR_SEED = 0
 
 def unsort_class_major(splits: Splits) -> Splits:
     """Put any split stored in class-major order (labels non-decreasing, in runs: at least two classes and
-    at most half as many classes as images) in a fixed
-    random order (a permutation seeded with ``CLASS_MAJOR_SEED``, the same on every load).
+    at most half as many classes as images) in a fixed random order (a permutation seeded with
+    ``CLASS_MAJOR_SEED``, the same on every load).
 
     The offline CIFAR-10 copy (``cifar10_jpeg_bytes.npz``) holds 5,000 airplanes, then 5,000 automobiles, ...;
     the original files are in random order. Training shuffles anyway, but every prefix (``data.limit_train``,
@@ -205,8 +205,7 @@ def unsort_class_major(splits: Splits) -> Splits:
     out = {}
     for split, part in splits.items():
         y = part["y"]
-        sorted_runs = len(y) > 1 and bool((y[1:] >= y[:-1]).all()) and 2 <= len(torch.unique(y)) <= len(y) // 2
-        if sorted_runs:
+        if len(y) > 1 and bool((y[1:] >= y[:-1]).all()) and 2 <= len(torch.unique(y)) <= len(y) // 2:
             order = torch.randperm(len(y), generator=torch.Generator().manual_seed(CLASS_MAJOR_SEED))
             part = {k: v[order] for k, v in part.items()}
         out[split] = part
