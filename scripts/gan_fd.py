@@ -5,7 +5,7 @@
     python scripts/gan_fd.py RUN --inception /path/to/inception_v3_weights.pth     # real FID, user-supplied weights
 
 Each RUN is a GAN run folder (configs/gan_*.yaml): its ``snapshots/step*.pt`` (callbacks.checkpoint.snapshot_every)
-and its ``last.pt`` are scored. For every checkpoint, ``--n`` images are generated from a fixed noise seed with
+and its ``last.pt`` are scored (``last.pt`` only when it is newer than the last snapshot). For every checkpoint, ``--n`` images are generated from a fixed noise seed with
 the generator in eval mode, rounded to uint8 like real images, and embedded with the classifier's penultimate
 features (``features()["penultimate"]`` of a cnn_classifier run, configs/classifier_cifar10.yaml); the real
 statistics come from the first ``--n`` images of the ``--split`` split of the classifier's dataset (cached beside
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for path in run_checkpoints(run):
             state = checkpoint.load(path)
+            if rows and rows[-1]["step"] == state["progress"]["step"]:
+                continue  # last.pt saved at a snapshot's update: the same weights, scored once
             model = model_from_state(state)
             n_critic = state["config"]["model"].get("n_critic", 5)
             fd = frechet_distance(*feature_stats(embed(generated_uint8(model, args.n, args.seed))), mu_real, sigma_real)
