@@ -93,3 +93,18 @@ def test_ema_matches_closed_form():
         ema.update_parameters(model)
     expected = 3.0 + (1.0 - 3.0) * 0.9 ** 4  # closed form of 4 updates towards a constant target
     torch.testing.assert_close(ema.module.weight, torch.full((1, 2), expected))
+
+
+def test_flush_denormal_key_sets_torch_flag(tmp_path):
+    # train.flush_denormal turns float32 subnormals into 0 in arithmetic (the projection GAN's critic weights decay
+    # into them and slow the CPU down); off by default, so a subnormal survives a multiplication by 1.
+    tiny = torch.tensor([1e-40])
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode (torch.set_flush_denormal returned False)")
+    try:
+        build_trainer(toy_config(tmp_path / "off", epochs=1), tmp_path / "off")
+        assert (tiny * 1.0).item() > 0
+        build_trainer(toy_config(tmp_path / "on", epochs=1, flush_denormal=True), tmp_path / "on")
+        assert (tiny * 1.0).item() == 0
+    finally:
+        torch.set_flush_denormal(False)
