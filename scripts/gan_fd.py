@@ -5,10 +5,11 @@
     python scripts/gan_fd.py RUN --inception /path/to/inception_v3_weights.pth     # real FID, user-supplied weights
 
 Each RUN is a GAN run folder (configs/gan_*.yaml): its ``snapshots/step*.pt`` (callbacks.checkpoint.snapshot_every)
-and its ``last.pt`` are scored (``last.pt`` only when it is newer than the last snapshot). For every checkpoint, ``--n`` images are generated from a fixed noise seed with
-the generator in eval mode, rounded to uint8 like real images, and embedded with the classifier's penultimate
-features (``features()["penultimate"]`` of a cnn_classifier run, configs/classifier_cifar10.yaml); the real
-statistics come from the first ``--n`` images of the ``--split`` split of the classifier's dataset (cached beside
+and its ``last.pt`` are scored (``last.pt`` only when it holds a later update than the last snapshot). For every
+checkpoint, ``--n`` images are generated from a fixed noise seed with the generator in eval mode, rounded to
+uint8 like real images, and embedded with the classifier's penultimate features (``features()["penultimate"]``
+of a cnn_classifier run, configs/classifier_cifar10.yaml); the real statistics come from the first ``--n``
+images of the ``--split`` split of the classifier's dataset (cached beside
 the classifier as ``real_stats_<split>_<n>_v2.pt``; v2 since class-major copies are put in random order on load,
 so the first n images hold every class). The result is a classifier Fréchet distance: comparable only
 between runs scored by the same classifier with the same counts and split, never with published FIDs. With
