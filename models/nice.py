@@ -6,6 +6,7 @@ Equations (x: flattened image, D = 784; blocks k = 1..K, K = 4):
     encoder, block k:  x ← reverse(x);  x1, x2 = x[0::2], x[1::2]   (even/odd interleave)
                        h1 = x1,  h2 = x2 − m_k(x1)                   (the blog's encoder subtracts)
                        x ← merge_interleaved(h1, h2)
+                       (odd D only, every second block: h2 = x2, h1 = x1 − m_k(x2); see below)
     scaling:           z = exp(a) ⊙ h,  a ∈ R^D                      (a learnable; 1/exp(a_i) = prior std)
     log-det:           log|det ∂z/∂x| = Σ_i a_i                      (each coupling is triangular with unit
                                                                       diagonal; a reversal has |det| = 1)
@@ -28,6 +29,10 @@ Where this departs from the blog's code, and why:
   ReLU, no scaling layer. ``coupling`` is an explicit field so configs say which layer "NICE" means;
   only "additive" (the blog's and the paper's) is implemented.
 - The blog's unused random-permutation mode is not implemented.
+- Odd D (never the blog's, D = 784): a reversal then keeps index parity, so with the blog's scheme the same
+  ⌊D/2⌋ coordinates would be transformed in every block and the other ⌈D/2⌉ never. So for odd D every second
+  block (k = 2, 4, ...) swaps the roles: the odd positions condition the even ones (m_k: ⌊D/2⌋ → ⌈D/2⌉), and
+  two blocks transform every coordinate. Even D is exactly the blog's scheme (same parameters and outputs).
 - ``sample`` returns pixels in [0, 1] clipped; the blog multiplies by 255 and clips to [0, 255] (the same).
 """
 from __future__ import annotations
@@ -94,11 +99,13 @@ class NICE(Model):
             raise ValueError(f"NICE noise_amplitude must be >= 0, got {noise_amplitude}")
         self.prior, self.preprocess_mode, self.n_bins = prior, preprocess, n_bins
 
-        # interleaved split: ⌈D/2⌉ even positions condition the ⌊D/2⌋ odd ones
+        # interleaved split: ⌈D/2⌉ even positions condition the ⌊D/2⌋ odd ones (the other way round in the
+        # blocks where ``_swaps``)
         even_dim, odd_dim = (self.dim + 1) // 2, self.dim // 2
         self.couplings = nn.ModuleList(
-            coupling_network(even_dim, odd_dim, hidden_units, hidden_layers, output_relu)
-            for _ in range(num_couplings))
+            coupling_network(*((odd_dim, even_dim) if self._swaps(k) else (even_dim, odd_dim)),
+                             hidden_units, hidden_layers, output_relu)
+            for k in range(num_couplings))
         if keras_init:
             keras_init_(self.couplings)
         if scaling:
@@ -114,13 +121,21 @@ class NICE(Model):
                             if train_noise == "negative_uniform" else nn.Identity())
 
     # ------------------------------------------------------------------------------------ the bijection
+    def _swaps(self, k: int) -> bool:
+        """Whether block k (0-based) transforms the even positions from the odd ones: every second block when
+        D is odd, where a reversal keeps parity and would otherwise leave the even positions untouched."""
+        return self.dim % 2 == 1 and k % 2 == 1
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x: (N, D) preprocessed pixels -> (z: (N, D), log|det ∂z/∂x|: (N,))."""
         h = x
-        for m in self.couplings:
+        for k, m in enumerate(self.couplings):
             h = h.flip(-1)
-            h1, x2 = split_interleaved(h)
-            h = merge_interleaved(h1, x2 - m(h1))  # encoder: h2 = x2 − m(x1) (blog sign)
+            even, odd = split_interleaved(h)
+            if self._swaps(k):
+                h = merge_interleaved(even - m(odd), odd)
+            else:
+                h = merge_interleaved(even, odd - m(even))  # encoder: h2 = x2 − m(x1) (blog sign)
         if self.log_scale is None:
             return h, h.new_zeros(h.shape[0])
         z = h * self.log_scale.exp()
@@ -130,9 +145,13 @@ class NICE(Model):
     def inverse(self, z: Tensor) -> Tensor:
         """z: (N, D) -> x: (N, D), the exact inverse of ``forward``."""
         h = z if self.log_scale is None else z * (-self.log_scale).exp()
-        for m in reversed(self.couplings):
-            h1, h2 = split_interleaved(h)
-            h = merge_interleaved(h1, h2 + m(h1)).flip(-1)  # generator: x2 = h2 + m(h1), undo the reversal
+        for k in reversed(range(len(self.couplings))):
+            m, (even, odd) = self.couplings[k], split_interleaved(h)
+            if self._swaps(k):
+                h = merge_interleaved(even + m(odd), odd)
+            else:
+                h = merge_interleaved(even, odd + m(even))  # generator: x2 = h2 + m(h1)
+            h = h.flip(-1)  # undo the reversal
         return h
 
     # ----------------------------------------------------------------------------------------- losses

@@ -34,6 +34,12 @@ def make_coupling_constant(model: NICE, k: int, constant: float) -> None:
         last.bias.fill_(constant)
 
 
+def coupling_shapes(model: NICE) -> list[tuple[int, int]]:
+    """(input width, output width) of each m_k."""
+    linears = [[layer for layer in m if isinstance(layer, torch.nn.Linear)] for m in model.couplings]
+    return [(ls[0].in_features, ls[-1].out_features) for ls in linears]
+
+
 def uint8_batch(n: int, shape=(1, 2, 4), seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, *shape), generator=g).to(torch.uint8)
@@ -76,6 +82,33 @@ def test_log_det_matches_autograd_jacobian():
     _, log_det = model(x.unsqueeze(0))
     assert torch.allclose(log_det, log_abs_det.reshape(1), atol=1e-8)
     assert torch.allclose(log_det, model.log_scale.sum().reshape(1), atol=1e-12)
+
+
+@pytest.mark.parametrize("num_couplings", [2, 4])
+def test_odd_dimension_transforms_every_coordinate(num_couplings):
+    """D = 9: a reversal keeps parity, so every second block must swap the halves or the 5 even positions
+    would pass through every block untouched (a Jacobian row that is a scaled unit vector)."""
+    torch.manual_seed(0)
+    model = small_nice(image_shape=(1, 3, 3), output_relu=False, num_couplings=num_couplings)
+    assert coupling_shapes(model) == [(5, 4), (4, 5)] * (num_couplings // 2)
+    set_log_scale(model, 0.5 * torch.randn(9, dtype=torch.float64))
+    x = torch.rand(9, dtype=torch.float64)
+    jac = jacobian(lambda v: model(v.unsqueeze(0))[0].squeeze(0), x)  # (9, 9) = ∂z/∂x
+    assert ((jac.abs() > 1e-6).sum(dim=1) >= 2).all(), jac  # every output depends on more than one input
+    assert ((jac.abs() > 1e-6).sum(dim=0) >= 2).all(), jac  # every input moves more than one output
+    _, log_abs_det = torch.linalg.slogdet(jac)
+    z, log_det = model(x.unsqueeze(0))
+    assert abs(log_det.item() - log_abs_det.item()) < 1e-4
+    assert (model.inverse(z).squeeze(0) - x).abs().max() < 1e-10
+    unscaled = small_nice(image_shape=(1, 3, 3), output_relu=False, num_couplings=2, scaling=False)
+    xs = torch.rand(16, 9, dtype=torch.float64)
+    assert ((unscaled(xs)[0] - xs).abs() > 1e-9).all()  # two reversals cancel: each coordinate was shifted
+
+
+def test_even_dimension_never_swaps_the_halves():
+    model = small_nice(num_couplings=4)
+    assert not any(model._swaps(k) for k in range(4))
+    assert coupling_shapes(model) == [(4, 4)] * 4
 
 
 def test_log_det_is_zero_without_scaling():
