@@ -98,8 +98,8 @@ def one_line(title: str) -> str:
 
 
 def load_seq2seq(path: str, device):
-    """(model, config) of a seq2seq checkpoint. A missing path is checked here, not by the engine, whose message
-    suggests train.py's --resume."""
+    """(model, config) of a seq2seq checkpoint. A missing path is checked here, so that the message names
+    --checkpoint (the engine's is worded for every caller)."""
     if not Path(path).is_file():
         what = "is a directory" if Path(path).is_dir() else "not found"
         raise CheckpointError(f"--checkpoint {path} {what}; pass a seq2seq run's best.pt or last.pt")
