@@ -6,9 +6,10 @@
     torchrun --nproc_per_node=2 train.py --config configs/quickstart.yaml   # data-parallel (engine/distributed.py)
 
 The run folder is ``<train.out_dir>/<train.run_name>`` (run name: the config's file name by default). It gets
-the resolved config (config.yaml), metrics.jsonl, summary.csv, results.json, last.pt, best.pt (when
-``callbacks.checkpoint.monitor`` is set) and samples/. A config, data or checkpoint problem prints one line
-and exits with code 2; Ctrl-C saves last.pt and exits with code 130.
+the resolved config (config.yaml), metrics.jsonl, summary.csv, results.json (once the run has finished),
+last.pt and last.prev.pt, best.pt (when ``callbacks.checkpoint.monitor`` is set) and samples/. One process at
+a time owns the folder (engine/run_folder.py). A config, data or checkpoint problem, or a folder in use or
+already holding a run, prints one line and exits with code 2; Ctrl-C saves last.pt and exits with code 130.
 """
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ import sys
 from pathlib import Path
 
 from engine import config as cfg
-from engine import distributed
+from engine import distributed, run_folder
 from engine.build import build_trainer, load_plugins, resume
 from engine.cli import user_errors_exit_2
-from errors import ConfigError
 
 
 @user_errors_exit_2
@@ -37,14 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         print(cfg.dump(config), end="")
         return 0
     run_dir = Path(config["train"]["out_dir"]) / config["train"]["run_name"]
-    if (run_dir / "last.pt").exists() and not args.resume:
-        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume auto, or start a new "
-                          f"one with train.run_name=<new name>")
+    # only rank 0 writes the run folder (engine/distributed.py), so only rank 0 owns it
+    lock = run_folder.claim(run_dir, resume=bool(args.resume)) if distributed.from_env().is_main else None
+    trainer = None
     try:
-        code = run(trainer_for(config, run_dir, args.resume), config, run_dir, args.config)
+        trainer = trainer_for(config, run_dir, args.resume)
+        code = run(trainer, config, run_dir, args.config)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once (after a save in progress has finished)
+        distributed.teardown()
+        kept = trainer.kept_checkpoint() if trainer is not None else "nothing was saved"
+        print(f"\naborted; {kept}", file=sys.stderr, flush=True)
+        return 130
     except BaseException:
         distributed.teardown()
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     distributed.teardown(sync=True)
     return code
 
@@ -53,7 +62,7 @@ def trainer_for(config: dict, run_dir: Path, resume_spec: str | None):
     trainer = build_trainer(config, run_dir)
     if resume_spec:
         path = resume(trainer, resume_spec)
-        if trainer.dist.is_main:
+        if trainer.dist.is_main and path is not None:
             print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
     return trainer
 

@@ -10,8 +10,6 @@ import torch
 import registry
 from data.loader import InMemoryLoader
 from engine import checkpoint, distributed
-from engine import experiment_callbacks  # noqa: F401  (registers evaluate, set_value)
-from engine import text_callbacks  # noqa: F401  (registers title_probe)
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer
@@ -128,9 +126,11 @@ def build_callbacks(config: dict) -> list:
         if wanted[n] is False:
             continue
         try:
-            callbacks.append(registry.lookup("callback", n)(**wanted[n]))
+            cb = registry.lookup("callback", n)(**wanted[n])
         except ValueError as e:  # the callback's own argument checks
             raise ConfigError(f"callbacks.{n}: {e}") from None
+        cb.registry_name = n  # its key in checkpoints
+        callbacks.append(cb)
     return callbacks
 
 
@@ -202,16 +202,82 @@ def require_same_model(state: dict, config: dict, what: str, alternative: str) -
                               f"{alternative}")
 
 
-def resume(trainer: Trainer, spec: str) -> Path:
+def resume(trainer: Trainer, spec: str) -> Path | None:
     """Load ``spec`` (a path, or ``auto`` for the run folder's newest readable checkpoint) into the trainer.
-    A checkpoint made with a different model config is refused, naming the differing keys."""
+    A checkpoint made with a different model config, optimizer or schedule is refused, naming the differing
+    keys; changed optimizer hyperparameters (``optim.lr``, ``weight_decay``, ``betas``, ...) are applied to
+    the restored optimizer, with one line saying so. ``auto`` on a folder with no checkpoint file at all (a
+    run killed before its first save) starts from update 0 and returns None."""
     if spec == "auto":
+        if not any((trainer.run_dir / n).exists() for n in ("last.pt", "last.prev.pt")):
+            print(f"note: {trainer.run_dir} holds no checkpoint yet (stopped before its first save); "
+                  f"starting from update 0", flush=True)
+            return None
         path, state = checkpoint.find_resumable(trainer.run_dir)
     else:
         path, state = Path(spec), checkpoint.load(spec)
     require_same_model(state, trainer.config, str(path), " or start a new run with train.run_name=<new name>")
+    changed = optimizer_changes(state["config"], trainer.config, str(path))
     trainer.load_state_dict(state)
+    if changed:
+        apply_optimizer_changes(trainer, changed)
+        shown = ", ".join(f"optim.{k}={v} (was {old})" for k, (old, v) in changed.items())
+        if trainer.dist.is_main:
+            print(f"note: resumed with {shown}: applied to the restored optimizer", flush=True)
     return path
+
+
+def optimizer_changes(saved: dict, config: dict, what: str) -> dict:
+    """{key: (saved value, new value)} of the optim section's hyperparameters that differ between a
+    checkpoint's config and this one. A different optimizer or scheduler section is refused: the restored
+    state belongs to the saved ones."""
+    old, new = saved.get("optim", {}), config["optim"]
+    if old.get("name") != new["name"]:
+        raise CheckpointError(f"{what} was trained with optim.name={old.get('name')}, not {new['name']}; "
+                              f"resume with the same optimizer, or start a new run from its weights with "
+                              f"train.init_from={what}")
+    differing = diff_keys(saved.get("scheduler", {}), config["scheduler"])
+    if differing:
+        raise CheckpointError(f"{what} was trained with another schedule (differs in: "
+                              f"{', '.join('scheduler.' + k for k in differing)}); a resumed run keeps its "
+                              f"schedule: drop the change, or start a new run with train.init_from={what}")
+    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new), key=str)
+            if k != "name" and old.get(k) != new.get(k)}
+
+
+def apply_optimizer_changes(trainer: Trainer, changed: dict) -> None:
+    """Set changed hyperparameters in every param group of the restored optimizers. A new ``lr`` becomes the
+    schedule's base learning rate, and the current one is scaled by new/old, so the schedule goes on from
+    where it was with the new base."""
+    for name, opt in trainer.optimizers.items():
+        for key, (old, value) in changed.items():
+            if value is None:
+                raise CheckpointError(f"optim.{key} was {old} in the checkpoint; a resume cannot unset it: give "
+                                      f"optim.{key} a value")
+            if key == "lr":
+                continue
+            for group in opt.param_groups:
+                if key not in group:
+                    raise CheckpointError(f"optim.{key} is not a setting of the restored "
+                                          f"{trainer.config['optim']['name']} optimizer; drop it")
+                group[key] = tuple(value) if isinstance(group[key], tuple) else value
+        if "lr" in changed:
+            old, value = changed["lr"]
+            factor = value / old if old else None
+            for group in opt.param_groups:
+                group["lr"] = group["lr"] * factor if factor is not None else value
+                group["initial_lr"] = value
+            for sched in _schedulers_in(trainer.schedulers.get(name)):
+                sched.base_lrs = [value for _ in sched.base_lrs]
+                if getattr(sched, "_last_lr", None) is not None:
+                    sched._last_lr = [g["lr"] for g in opt.param_groups]
+
+
+def _schedulers_in(sched) -> list:
+    """A scheduler and, for torch's SequentialLR (warmup in front), the ones it chains."""
+    if sched is None:
+        return []
+    return [sched, *getattr(sched, "_schedulers", [])]
 
 
 def model_from_state(state: dict, device: str | torch.device = "cpu", use_ema: bool = False):
@@ -219,7 +285,7 @@ def model_from_state(state: dict, device: str | torch.device = "cpu", use_ema: b
     model = build_model(state["config"], device)
     weights = state["model"]
     if use_ema:
-        ema = state["callbacks"].get("EMA")
+        ema = checkpoint.callback_state(state, "ema")
         if not ema:
             raise CheckpointError("the checkpoint holds no EMA weights; drop --ema or train with callbacks.ema")
         weights = {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")}

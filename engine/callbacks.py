@@ -30,7 +30,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import registry
-from engine import checkpoint
+from errors import ConfigError
 
 
 class Callback:
@@ -151,22 +151,36 @@ class SampleImages(Callback):
 @registry.register("callback", "metrics")
 class MetricsLogger(Callback):
     """Train metrics every ``train.log_every`` updates and every evaluation to ``<run>/metrics.jsonl``
-    (one JSON object per line), one row per epoch to ``<run>/summary.csv``, final metrics to
-    ``<run>/results.json``, and the same scalars to TensorBoard when it is installed."""
+    (one JSON object per line), one row per epoch to ``<run>/summary.csv``, and the same scalars to
+    TensorBoard when it is installed. ``<run>/results.json`` (final metrics, ``"finished": true``) is written
+    only when the run has done all its updates: a stopped or killed run has none (a stale one is removed
+    when a run is continued).
+
+    A checkpoint records how much of metrics.jsonl and summary.csv belongs to its state (bytes, rows) and the
+    running averages of the log interval and the epoch; a resumed run cuts both files back to that point, so
+    the records a killed process wrote after its last save are not there twice."""
     main_process_only = True
 
     def __init__(self, tensorboard: bool = True, print_epochs: bool = True):
         self.use_tensorboard, self.print_epochs = tensorboard, print_epochs
         self.tb = None
+        self.jsonl = None
         self._interval: dict = {}
         self._epoch: dict = {}
         self._last_val: dict = {}
         self._t0 = time.time()
         self._t_interval = time.time()
         self._elapsed_before = 0.0  # wall time of the run's earlier segments (before a resume)
+        # how much of each file this run's state accounts for: none of them for a new run; None for a
+        # checkpoint written before these were recorded (the files are then left as they are)
+        self._jsonl_bytes: int | None = 0
+        self._summary_rows: int | None = 0
 
     def on_train_begin(self, trainer) -> None:
         trainer.run_dir.mkdir(parents=True, exist_ok=True)
+        self._cut_back(trainer.run_dir)
+        if not trainer.finished:
+            (trainer.run_dir / "results.json").unlink(missing_ok=True)
         self.jsonl = open(trainer.run_dir / "metrics.jsonl", "a")
         if self.use_tensorboard:
             try:
@@ -188,6 +202,25 @@ class MetricsLogger(Callback):
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k not in ("step", "epoch"):
                     self.tb.add_scalar(k, v, trainer.step)
+
+    def _cut_back(self, run_dir: Path) -> None:
+        """Truncate metrics.jsonl and summary.csv to what the resumed state accounts for."""
+        jsonl, summary = run_dir / "metrics.jsonl", run_dir / "summary.csv"
+        if self._jsonl_bytes is not None and jsonl.is_file() and jsonl.stat().st_size > self._jsonl_bytes:
+            with open(jsonl, "r+b") as f:
+                f.truncate(self._jsonl_bytes)
+        if self._summary_rows is not None and summary.is_file():
+            lines = summary.read_text().splitlines(keepends=True)
+            keep = lines[:1 + self._summary_rows] if self._summary_rows else []
+            if len(keep) < len(lines):
+                summary.write_text("".join(keep))
+
+    @staticmethod
+    def _count_rows(path: Path) -> int:
+        if not path.is_file():
+            return 0
+        with open(path, newline="") as f:
+            return max(sum(1 for _ in f) - 1, 0)
 
     def on_batch_end(self, trainer, logs: dict) -> None:
         if logs.get("skipped"):
@@ -259,16 +292,30 @@ class MetricsLogger(Callback):
         """Seconds of training so far, over all segments of a resumed run (up to each one's last save)."""
         return self._elapsed_before + time.time() - self._t0
 
+    @staticmethod
+    def _plain(bucket: dict) -> dict:
+        return {k: (v if isinstance(v, dict) else float(v)) for k, v in bucket.items()}
+
     def state_dict(self) -> dict:
-        return {"wall_s": self.wall_time()}
+        state = {"wall_s": self.wall_time(), "interval": self._plain(self._interval),
+                 "epoch": self._plain(self._epoch), "last_val": dict(self._last_val)}
+        if self.jsonl is not None and not self.jsonl.closed:
+            self.jsonl.flush()
+            state["jsonl_bytes"] = self.jsonl.tell()
+            state["summary_rows"] = self._count_rows(Path(self.jsonl.name).with_name("summary.csv"))
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self._elapsed_before = state.get("wall_s", 0.0)
+        self._interval, self._epoch = dict(state.get("interval", {})), dict(state.get("epoch", {}))
+        self._last_val = dict(state.get("last_val", {}))
+        self._jsonl_bytes, self._summary_rows = state.get("jsonl_bytes"), state.get("summary_rows")
 
     def on_train_end(self, trainer) -> None:
-        with open(trainer.run_dir / "results.json", "w") as f:
-            json.dump({"step": trainer.step, "epoch": trainer.epoch, **self._last_val,
-                       "wall_s": round(self.wall_time(), 1)}, f, indent=1)
+        if trainer.finished:
+            with open(trainer.run_dir / "results.json", "w") as f:
+                json.dump({"finished": True, "step": trainer.step, "epoch": trainer.epoch, **self._last_val,
+                           "wall_s": round(self.wall_time(), 1)}, f, indent=1)
         self.jsonl.close()
         if self.tb is not None:
             self.tb.close()
@@ -276,9 +323,10 @@ class MetricsLogger(Callback):
 
 @registry.register("callback", "checkpoint")
 class Checkpoint(Callback):
-    """Save ``last.pt`` at every epoch end (and every ``train.checkpoint_every`` updates), and ``best.pt``
-    whenever the monitored metric improves. ``monitor`` is any key of the evaluation metrics (e.g.
-    ``val/loss``, ``val_ema/bits_per_dim``); evaluations without it are skipped, not saved. With
+    """Save ``best.pt`` whenever the monitored metric improves (``last.pt`` is the Trainer's own, written at
+    every epoch end and every ``train.checkpoint_every`` updates). ``monitor`` is any key of the evaluation
+    metrics (e.g. ``val/loss``, ``val_ema/bits_per_dim``); an evaluation of its split that does not produce
+    it stops the run with the keys it did produce (a misspelt monitor would otherwise never save). With
     ``ties_win`` a value equal to the best also saves (the blog's ">=" rule: the later epoch wins).
 
     ``snapshot_every: N`` also keeps the weights every N updates as ``snapshots/step<N>.pt`` (config, model
@@ -303,7 +351,14 @@ class Checkpoint(Callback):
         return value < self.best if self.mode == "min" else value > self.best
 
     def on_validation_end(self, trainer, metrics: dict) -> None:
-        if self.monitor is None or self.monitor not in metrics:
+        if self.monitor is None:
+            return
+        if self.monitor not in metrics:
+            split = self.monitor.split("/", 1)[0] + "/"
+            produced = sorted(k for k in metrics if k.startswith(split))
+            if produced:
+                raise ConfigError(f"callbacks.checkpoint.monitor={self.monitor} is not among the metrics the "
+                                  f"evaluation produced ({', '.join(produced)}); set it to one of them")
             return
         value = metrics[self.monitor]
         if math.isfinite(value) and self.improved(value):
@@ -311,16 +366,10 @@ class Checkpoint(Callback):
             trainer.save(trainer.run_dir / "best.pt")
 
     def on_batch_end(self, trainer, logs: dict) -> None:
-        every = trainer.spec["checkpoint_every"]
-        if every and trainer.step % every == 0:
-            trainer.save(trainer.run_dir / "last.pt")
         if self.snapshot_every and trainer.step % self.snapshot_every == 0:
             state = trainer.state_dict()
             snapshot = {k: state[k] for k in ("format", "config", "model", "progress", "callbacks")}
-            checkpoint.atomic_save(snapshot, trainer.run_dir / "snapshots" / f"step{trainer.step:07d}.pt")
-
-    def on_epoch_end(self, trainer) -> None:
-        trainer.save(trainer.run_dir / "last.pt")
+            trainer.write(snapshot, trainer.run_dir / "snapshots" / f"step{trainer.step:07d}.pt")
 
     def state_dict(self) -> dict:
         return {"best": self.best}
@@ -347,8 +396,8 @@ class Progress(Callback):
     def on_batch_end(self, trainer, logs: dict) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if trainer.step % trainer.spec["log_every"] == 0 and "losses" in logs:
-                self.bar.set_postfix(loss=f"{float(logs['losses']['loss']):.4g}")
+            if trainer.step % trainer.spec["log_every"] == 0 and "loss" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", phase=logs["phase"])
 
     def on_epoch_end(self, trainer) -> None:
         if self.bar is not None:

@@ -1,60 +1,112 @@
-"""Checkpoints: atomic writes, safe loading, RNG state capture.
+"""Checkpoint files: the one function that writes them, safe loading, RNG state capture.
 
 A checkpoint is a dict of tensors and plain Python values only (no pickled objects), so it loads with
-``torch.load(..., weights_only=True)``. It is written to a temporary file in the same folder, flushed and
-fsync'ed, then renamed over the target: a crash or Ctrl-C during the save leaves the old file intact.
-Before ``last.pt`` is replaced, the previous one is kept as ``last.prev.pt``, which ``--resume auto`` falls
-back to if ``last.pt`` is unreadable.
+``torch.load(..., weights_only=True)``. ``write_checkpoint`` is the only code that writes checkpoint files
+(``last.pt``, ``best.pt``, snapshots); it can be killed at any instant without losing a readable file:
+
+1. the new state is written to ``.<name>.tmp<pid>`` in the same folder, flushed and fsync'ed;
+2. with ``keep_previous`` (``last.pt``), the file about to be replaced is kept as ``<stem>.prev.pt``: a hard
+   link (a copy where the file system has none) made under a temporary name and renamed over the old
+   ``.prev.pt``. A file that does not read as a whole zip archive (a torn or corrupt one) is never kept this
+   way, so an unreadable ``last.pt`` never replaces a readable ``last.prev.pt``;
+3. the temporary file is renamed over the target (``os.replace``: atomic) and the folder is fsync'ed.
+
+The target therefore always names either the old complete file or the new complete one; after a kill only a
+``.*.tmp<pid>`` file can be left over, which ``remove_temporaries`` deletes when the next run starts.
 """
 from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+import registry
 from errors import CheckpointError
 
 FORMAT = "kexue-torch/1"
+_TEMPORARY = re.compile(r"^\..+\.tmp\d+$")
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_whole(path: str | Path) -> bool:
+    """Whether ``path`` is a complete zip archive with correct CRCs (what ``torch.save`` writes): the cheap
+    check that a file was not torn by a crash, without unpickling anything."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+
+
+def write_checkpoint(obj: Any, path: str | Path, keep_previous: bool = False) -> None:
+    """Write ``obj`` to ``path`` so that a kill at any instant leaves a readable file there (the old one or
+    the new one); with ``keep_previous`` the replaced file is kept as ``<stem>.prev<suffix>`` (module
+    docstring)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.tmp{os.getpid()}"
+    previous = path.with_name(f"{path.stem}.prev{path.suffix}")
+    tmp_previous = folder / f".{previous.name}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.exists() and is_whole(path):
+            try:
+                os.link(path, tmp_previous)
+            except OSError:  # no hard links here (some network and FAT file systems)
+                shutil.copyfile(path, tmp_previous)
+                with open(tmp_previous, "rb+") as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp_previous, previous)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    # make the rename itself durable
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        for leftover in (tmp, tmp_previous):
+            if leftover.exists():
+                leftover.unlink()
+    _fsync_dir(folder)
 
 
-def save_rotating(obj: Any, path: str | Path) -> None:
-    """Save ``path`` atomically, keeping the file it replaces as ``<stem>.prev.pt``."""
-    path = Path(path)
-    if path.exists():
-        os.replace(path, path.with_name(f"{path.stem}.prev{path.suffix}"))
-    atomic_save(obj, path)
+def remove_temporaries(run_dir: str | Path) -> list[Path]:
+    """Delete the ``.<name>.tmp<pid>`` files a killed save left in a run folder (and its snapshots/); call it
+    only while holding the folder's lock (engine/run_folder.py), when no save of another process can be
+    under way. Returns what was removed."""
+    removed = []
+    for folder in (Path(run_dir), Path(run_dir) / "snapshots"):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if _TEMPORARY.match(p.name) and p.is_file():
+                    p.unlink()
+                    removed.append(p)
+    return removed
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; a clear CheckpointError for every failure."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found; pass --resume auto or an existing .pt file")
+        raise CheckpointError(f"checkpoint {path} not found; give the path of an existing .pt file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickled objects refused by weights_only, ...
@@ -95,6 +147,20 @@ def resolve_run_checkpoint(spec: str | Path, prefer: tuple[str, ...] = ("best.pt
                 return path / name
         raise CheckpointError(f"run folder {path} holds none of {', '.join(prefer)}; is the run finished?")
     raise CheckpointError(f"{path} is neither a checkpoint file nor a run folder")
+
+
+def callback_state(state: dict, name: str) -> dict:
+    """The saved state of the callback registered as ``name`` (e.g. ``ema``, ``metrics``), also from
+    checkpoints written before the state was keyed by registered name (it was keyed by class name then:
+    ``EMA``, ``MetricsLogger``, ...)."""
+    saved = state.get("callbacks", {})
+    if name in saved:
+        return saved[name]
+    try:
+        legacy = registry.lookup("callback", name).__name__
+    except KeyError:
+        return {}
+    return saved.get(legacy, {})
 
 
 # ----------------------------------------------------------------------------------------- RNG state

@@ -33,15 +33,20 @@ import registry
 from errors import ConfigError
 
 PLUGIN_PACKAGES = ("models", "data", "optim", "losses", "metrics")
+# the engine's own registered callbacks (a config names them under callbacks:)
+ENGINE_PLUGINS = ("engine.callbacks", "engine.experiment_callbacks", "engine.text_callbacks")
 
 
 def load_plugins() -> None:
-    """Import every module of the plugin packages once, so that their ``@register`` decorators run:
-    adding a model is one new file in ``models/`` plus one YAML."""
+    """Import every module that registers something a config can name (the plugin packages' modules and
+    the engine's callbacks) once, so that their ``@register`` decorators run: adding a model is one new file
+    in ``models/`` plus one YAML."""
     for package in PLUGIN_PACKAGES:
         pkg = importlib.import_module(package)
         for info in pkgutil.iter_modules(pkg.__path__):
             importlib.import_module(f"{package}.{info.name}")
+    for module in ENGINE_PLUGINS:
+        importlib.import_module(module)
 
 
 SECTIONS = ("model", "data", "optim", "scheduler", "loss_weights", "train", "callbacks")

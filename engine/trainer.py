@@ -5,16 +5,26 @@ and nothing about any model: each optimizer update it asks ``model.phase(update)
 train, sums ``model.training_losses(batch, phase)`` with the config's loss weights, back-propagates and
 steps that group's optimizer (see models/base.py). A GAN alternates critic and generator this way.
 
-Resume is exact: the position (epoch, batches consumed in it, updates), every RNG state, the optimizers,
-schedulers, loss weights and callback states go into the checkpoint, the data order of an epoch depends only
-on (seed, epoch) (data/loader.py), and evaluation runs under a forked RNG so it never shifts the training
-random stream. On CPU the final weights of a resumed run equal those of an uninterrupted one bit for bit.
+The Trainer alone owns the run state: it decides when ``last.pt`` is written (every
+``train.checkpoint_every`` updates, at every epoch end after the evaluation and the epoch's scheduler step,
+and when training stops), through engine/checkpoint.py's ``write_checkpoint``, which keeps the previous file
+as ``last.prev.pt``; callbacks only add ``best.pt`` and snapshots. Resume is exact wherever a run was killed:
+the position (epoch, batches consumed in it, updates; a save at an epoch's last update records the epoch's
+end as still to do, so a resumed run evaluates, steps the scheduler and runs the epoch-end callbacks then),
+every RNG state, the optimizers, schedulers, loss weights and callback states (keyed by registered name) go
+into the checkpoint, the data order of an epoch depends only on (seed, epoch) (data/loader.py), and
+evaluation runs under a forked RNG so it never shifts the training random stream. On CPU the final weights of
+a resumed run equal those of an uninterrupted one bit for bit.
+
+Ctrl-C (or SIGTERM) finishes the current update, saves ``last.pt`` and stops; a second Ctrl-C aborts at once,
+except during a save, which it lets finish first. A checkpoint is never written from non-finite weights.
 
 Launched by torchrun with several processes, the same loop trains data-parallel (engine/distributed.py).
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import signal
 import threading
@@ -54,7 +64,10 @@ class Trainer:
         self.skipped_updates = 0
         self.last_grad_norm: float | None = None
         self.stop_requested = False
-        self._last_saved: tuple | None = None
+        self._last_saved: tuple | None = None      # position of the last.pt this process wrote or resumed
+        self.last_saved_step: int | None = None    # update of the newest last.pt, None before the first save
+        self._saving = False                       # inside write_checkpoint of last.pt (Ctrl-C waits)
+        self._abort_after_save = False
         amp = self.spec["amp"] if device.type == "cuda" else "off"
         if self.spec["amp"] != "off" and amp == "off":
             print(f"note: train.amp={self.spec['amp']} ignored: AMP runs on CUDA only", flush=True)
@@ -81,29 +94,34 @@ class Trainer:
         by_epochs = self.spec["epochs"] * per_epoch
         return min(by_epochs, self.spec["max_steps"]) if self.spec["max_steps"] else by_epochs
 
+    @property
+    def finished(self) -> bool:
+        """Whether the run has done all its updates and its last epoch end."""
+        return self.step >= self.max_steps and self.batch_in_epoch < len(self.train_loader)
+
     def fit(self) -> None:
         previous = self._install_interrupt_handler()
         try:
             self._call("on_train_begin")
-            while self.step < self.max_steps and not self.stop_requested:
+            while not self.finished and not self.stop_requested:
                 self._run_epoch()
             if not self.stop_requested:
                 self.run_final_evaluation()
             if self._last_saved != self._position():  # the epoch-end save may already hold this state
-                self.save(self.run_dir / "last.pt")
+                self.save_last()
             if self.dist.enabled:
                 distributed.check_in_sync(self.model, self.device)
             self._call("on_train_end")
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in (previous or {}).items():
+                signal.signal(sig, handler)
 
     def _run_epoch(self) -> None:
         loader, k = self.train_loader, self.spec["accumulate"]
+        n_batches = len(loader)
         if self.batch_in_epoch == 0:
             self._call("on_epoch_begin")
-        batches = loader.batches(self.epoch, start=self.batch_in_epoch)
-        n_batches = len(loader)
+        batches = loader.batches(self.epoch, start=min(self.batch_in_epoch, n_batches))
         while self.batch_in_epoch < n_batches:
             # one optimizer update = a window of up to k micro-batches; the last window of an epoch may be
             # shorter. Each micro-batch loss (a batch mean) is weighted by its share of the window's samples,
@@ -117,9 +135,13 @@ class Trainer:
             if self.dist.enabled:  # every rank stops at the same update (Ctrl-C reaches them at different times)
                 self.stop_requested = distributed.any_rank(self.stop_requested, self.device)
             self._call("on_batch_end", logs)
-            if self.stop_requested or self.step >= self.max_steps:
-                if self.batch_in_epoch < n_batches:
-                    return  # stopped mid-epoch; the position is saved by fit
+            every = self.spec["checkpoint_every"]
+            if every and self.step % every == 0:
+                self.save_last()
+            if self.stop_requested or (self.step >= self.max_steps and self.batch_in_epoch < n_batches):
+                return  # the position (an epoch end still to do, if at the last batch) is saved by fit
+        if self.stop_requested:
+            return
         if self.spec["eval_every"] and (self.epoch + 1) % self.spec["eval_every"] == 0:
             self.evaluate_and_report()
         if self.scheduler_interval == "epoch":
@@ -128,6 +150,7 @@ class Trainer:
         self._call("on_epoch_end")
         self.epoch += 1
         self.batch_in_epoch = 0
+        self.save_last()
 
     def _window_backward(self, micro_batches: list[dict], window_samples: int, phase: str) -> dict | None:
         """Zero the grads, then back-propagate each micro-batch's weighted loss sum. Returns the window means
@@ -155,7 +178,7 @@ class Trainer:
                     if self.spec["nonfinite"] == "stop":
                         raise TrainingError(
                             f"non-finite loss at update {self.step} (epoch {self.epoch}, phase {phase}): {terms}; "
-                            f"the last good checkpoint is kept in {self.run_dir}; lower optim.lr or set "
+                            f"{self.kept_checkpoint()}; lower optim.lr (a resume applies it) or set "
                             f"train.nonfinite=skip")
                     print(f"warning: skipping update {self.step}: non-finite loss ({terms})", flush=True)
                     self.model.zero_grad(set_to_none=True)
@@ -202,7 +225,8 @@ class Trainer:
         self.model.after_optimizer_step(phase)
         if phase in self.schedulers and self.scheduler_interval == "step":
             self.schedulers[phase].step()
-        return {"phase": phase, "losses": sums, "samples": window_samples}
+        total_key = "loss" if len(self.groups) == 1 else f"loss_{phase}"
+        return {"phase": phase, "loss": sums[total_key], "losses": sums, "samples": window_samples}
 
     # ------------------------------------------------------------------------------------ evaluation
     def evaluate(self, split: str = "val", model=None) -> dict[str, float]:
@@ -236,7 +260,7 @@ class Trainer:
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "loss_weights": dict(self.loss_weights),
-            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+            "callbacks": {callback_key(cb): cb.state_dict() for cb in self.callbacks},
             "progress": dict(zip(("epoch", "batch_in_epoch", "step"), self._position()),
                              skipped_updates=self.skipped_updates),
             "rng": checkpoint.rng_state(),
@@ -251,42 +275,89 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.loss_weights = dict(state["loss_weights"])
         for cb in self.callbacks:
-            cb.load_state_dict(state["callbacks"].get(type(cb).__name__, {}))
+            cb.load_state_dict(checkpoint.callback_state(state, callback_key(cb)))
         p = state["progress"]
         self.epoch, self.batch_in_epoch, self.step = p["epoch"], p["batch_in_epoch"], p["step"]
         self.skipped_updates = p["skipped_updates"]
-        if self.batch_in_epoch >= len(self.train_loader):
-            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        # batch_in_epoch == len(loader): saved at the epoch's last update, its end (evaluation, epoch
+        # scheduler step, epoch-end callbacks) still to do; _run_epoch does it first
+        self.batch_in_epoch = min(self.batch_in_epoch, len(self.train_loader))
+        self.last_saved_step = self.step
         checkpoint.set_rng_state(state["rng"])
 
     def _position(self) -> tuple:
-        """(epoch, batch, update), with the end of an epoch written as the start of the next."""
-        if self.batch_in_epoch >= len(self.train_loader):
-            return self.epoch + 1, 0, self.step
+        """(epoch, batches of it done, updates done)."""
         return self.epoch, self.batch_in_epoch, self.step
 
+    def kept_checkpoint(self) -> str:
+        """Which last.pt a stopped run leaves, in words."""
+        if self.last_saved_step is None:
+            return f"no checkpoint was written yet in {self.run_dir}"
+        return f"{self.run_dir / 'last.pt'} (update {self.last_saved_step}) is kept"
+
+    def _require_finite_weights(self) -> None:
+        named = itertools.chain(self.model.named_parameters(), self.model.named_buffers())
+        bad = [n for n, t in named if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise TrainingError(f"non-finite weights after update {self.step} ({bad[0]}{more}), so they are not "
+                                f"saved; {self.kept_checkpoint()}; lower optim.lr (a resume applies it) or set "
+                                f"train.grad_clip")
+
+    def save_last(self) -> None:
+        """Write the run state to ``last.pt`` (the previous one kept as ``last.prev.pt``); the only writer of
+        ``last.pt``. Refuses non-finite weights, so ``last.pt`` is always a state training can go on from."""
+        self._require_finite_weights()
+        if self.dist.is_main:  # every rank holds the same state; rank 0 writes it
+            state = self.state_dict()
+            self._call("on_save_checkpoint", state)
+            self.write(state, self.run_dir / "last.pt", keep_previous=True)
+        self._last_saved, self.last_saved_step = self._position(), self.step
+
     def save(self, path: str | Path) -> None:
-        if not self.dist.is_main:  # every rank holds the same state; rank 0 writes it
-            return
+        """Write the current state to ``path`` (e.g. ``best.pt``); ``last.pt`` is ``save_last``'s."""
         path = Path(path)
+        if path.name in ("last.pt", "last.prev.pt"):
+            raise ValueError(f"{path.name} is written by Trainer.save_last only")
+        if not self.dist.is_main:
+            return
         state = self.state_dict()
         self._call("on_save_checkpoint", state)
-        if path.name == "last.pt":
-            checkpoint.save_rotating(state, path)
-            self._last_saved = self._position()
-        else:
-            checkpoint.atomic_save(state, path)
+        self.write(state, path)
+
+    def write(self, state: dict, path: str | Path, keep_previous: bool = False) -> None:
+        """engine/checkpoint.py's ``write_checkpoint``, with a second Ctrl-C held back until it is done (for
+        the Trainer's saves and the checkpoint callback's snapshots)."""
+        self._saving = True
+        try:
+            checkpoint.write_checkpoint(state, path, keep_previous=keep_previous)
+        finally:
+            self._saving = False
+        if self._abort_after_save:
+            raise KeyboardInterrupt
 
     # ----------------------------------------------------------------------------------------- Ctrl-C
-    def _install_interrupt_handler(self):
-        """First Ctrl-C: finish the current update, save last.pt, exit cleanly. Second: abort at once."""
+    def _install_interrupt_handler(self) -> dict | None:
+        """First Ctrl-C (or SIGTERM): finish the current update, save last.pt, stop. Second: abort at once,
+        or, while last.pt is being written, right after the write."""
         if threading.current_thread() is not threading.main_thread():
             return None
 
         def handler(signum, frame):
-            if self.stop_requested:
+            if not self.stop_requested:
+                self.stop_requested = True
+                print("\ninterrupt: saving last.pt after this update (Ctrl-C again to abort)", flush=True)
+            elif self._saving:
+                self._abort_after_save = True
+                print("\ninterrupt: a checkpoint is being written; aborting once it is complete", flush=True)
+            else:
                 raise KeyboardInterrupt
-            self.stop_requested = True
-            print("\ninterrupt: saving last.pt after this update (Ctrl-C again to abort)", flush=True)
 
-        return signal.signal(signal.SIGINT, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def callback_key(cb: Callback) -> str:
+    """A callback's key in a checkpoint: its registered name (``ema``, ``metrics``, ...), else its class
+    name (callbacks made in code, not from a config)."""
+    name = getattr(cb, "registry_name", None)
+    return name if isinstance(name, str) else type(cb).__name__

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             model = model_from_state(state)
             n_critic = state["config"]["model"].get("n_critic", 5)
             fd = frechet_distance(*feature_stats(embed(generated_uint8(model, args.n, args.seed))), mu_real, sigma_real)
-            wall = state["callbacks"].get("MetricsLogger", {}).get("wall_s")
+            wall = checkpoint.callback_state(state, "metrics").get("wall_s")
             rows.append({"checkpoint": path.name, "step": state["progress"]["step"],
                          "iteration": state["progress"]["step"] // (n_critic + 1), "wall_s": wall, "fd": fd})
             print(f"{run.name} {path.name}: iteration {rows[-1]['iteration']}, FD {fd:.3f}", flush=True)

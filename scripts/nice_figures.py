@@ -81,7 +81,7 @@ def load(role: str, spec: str) -> Loaded:
         raise ConfigError(f"{path} holds a {config['model']['name']!r} model; this script draws NICE figures")
     model = model_from_state(state, "cpu")  # eval mode: no train noise
     monitor = config.get("callbacks", {}).get("checkpoint", {}).get("monitor")
-    best = state["callbacks"].get("Checkpoint", {}).get("best")
+    best = checkpoint.callback_state(state, "checkpoint").get("best")
     return Loaded(role, path, model, config["train"]["run_name"], int(state["progress"]["step"]),
                   {monitor: best} if monitor and best is not None else {})
 

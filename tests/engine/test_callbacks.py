@@ -184,7 +184,7 @@ def test_evaluate_adds_user_metric_in_eval_mode(tmp_path):
         assert r["val_ema/toy_accuracy"] == pytest.approx(r["val_ema/acc"], abs=1e-6)
     evaluate = next(cb for cb in trainer.callbacks if isinstance(cb, Evaluate))
     assert [step for step, _ in evaluate.history["val/toy_accuracy"]] == [13, 26]
-    assert checkpoint.load(tmp_path / "run" / "last.pt")["callbacks"]["Evaluate"]["history"] == evaluate.history
+    assert checkpoint.load(tmp_path / "run" / "last.pt")["callbacks"]["evaluate"]["history"] == evaluate.history
 
 
 def test_builtin_accuracy_on_a_model_with_logits_and_test_split(tmp_path):
@@ -253,7 +253,7 @@ def test_best_checkpoint_mode_max_with_ties(tmp_path, ties_win, best_epoch):
     assert [e for name, e in saves if name == "best.pt"] == ([0, 1, 2] if ties_win else [0, 1])
     best = checkpoint.load(tmp_path / "run" / "best.pt")
     assert best["progress"]["step"] == (best_epoch + 1) * PER_EPOCH
-    assert best["callbacks"]["Checkpoint"]["best"] == 0.7
+    assert best["callbacks"]["checkpoint"]["best"] == 0.7
     assert not SCRIPTED
 
 

@@ -16,7 +16,7 @@ class NotATensor:
 
 def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.atomic_save({"format": checkpoint.FORMAT, "value": torch.tensor(1.0)}, path)
+    checkpoint.write_checkpoint({"format": checkpoint.FORMAT, "value": torch.tensor(1.0)}, path)
 
     def exploding_save(obj, f, *a, **k):
         f.write(b"PK\x03\x04 half a zip")  # a partial write, then the process "dies"
@@ -24,7 +24,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", exploding_save)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.atomic_save({"format": checkpoint.FORMAT, "value": torch.tensor(2.0)}, path)
+        checkpoint.write_checkpoint({"format": checkpoint.FORMAT, "value": torch.tensor(2.0)}, path)
     monkeypatch.undo()
     assert checkpoint.load(path)["value"].item() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
@@ -58,7 +58,7 @@ def test_checkpoint_holds_config_rng_and_plain_values(tmp_path):
     assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert state["progress"] == {"epoch": 1, "batch_in_epoch": 0, "step": 13, "skipped_updates": 0}
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
-    assert best["callbacks"]["Checkpoint"]["best"] is not None
+    assert best["callbacks"]["checkpoint"]["best"] is not None
 
 
 def test_best_checkpoint_rules():
