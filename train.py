@@ -17,14 +17,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine import config as cfg
-from engine import distributed, run_folder
-from engine.build import build_trainer, load_plugins, resume
-from engine.cli import user_errors_exit_2
+from engine import threads
+
+threads.configure_openmp()  # before torch is imported (engine/threads.py)
+
+from engine import config as cfg  # noqa: E402
+from engine import distributed, run_folder  # noqa: E402
+from engine.build import build_trainer, load_plugins, resume  # noqa: E402
+from engine.cli import user_errors_exit_2  # noqa: E402
 
 
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before or after the training loop (inside it: see _main)
+        print("\naborted", file=sys.stderr, flush=True)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="YAML file, e.g. configs/quickstart.yaml")
     parser.add_argument("--resume", help="a checkpoint path, or 'auto' for the run folder's newest one")
@@ -36,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(cfg.dump(config), end="")
         return 0
+    if config["train"]["threads"] is None:  # neither the config nor OMP_NUM_THREADS chose: engine/threads.py
+        chosen = threads.default_threads()
+        if chosen is not None:
+            import torch
+            if chosen < threads.usable_cores():
+                print(f"note: {chosen} thread(s): only {chosen} of {threads.usable_cores()} cores idle now; set "
+                      f"train.threads to choose", flush=True)
+            torch.set_num_threads(chosen)
     run_dir = Path(config["train"]["out_dir"]) / config["train"]["run_name"]
     # only rank 0 writes the run folder (engine/distributed.py), so only rank 0 owns it
     lock = run_folder.claim(run_dir, resume=bool(args.resume)) if distributed.from_env().is_main else None

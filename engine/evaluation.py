@@ -30,14 +30,14 @@ def batches_on(loader, device: torch.device) -> Iterator[dict[str, torch.Tensor]
         yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def evaluate_model(model, loader, device: torch.device, autocast=contextlib.nullcontext) -> dict[str, float]:
-    """Mean of ``model.evaluation_metrics`` over all batches of ``loader``, weighted by batch size."""
+def evaluate_model(model, loader, device: torch.device) -> dict[str, float]:
+    """Mean of ``model.evaluation_metrics`` over all batches of ``loader``, weighted by batch size; in fp32
+    (no autocast), whatever precision training used."""
     totals: dict[str, torch.Tensor] = {}
     with evaluation_mode(model, device):
         for batch in batches_on(loader, device):
             n = len(next(iter(batch.values())))
-            with autocast():
-                metrics = model.evaluation_metrics(batch)
+            metrics = model.evaluation_metrics(batch)
             for name, value in metrics.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().double() * n
     return {name: float(total) / loader.num_samples for name, total in totals.items()}

@@ -68,11 +68,8 @@ class Trainer:
         self.last_saved_step: int | None = None    # update of the newest last.pt, None before the first save
         self._saving = False                       # inside write_checkpoint of last.pt (Ctrl-C waits)
         self._abort_after_save = False
-        amp = self.spec["amp"] if device.type == "cuda" else "off"
-        if self.spec["amp"] != "off" and amp == "off":
-            print(f"note: train.amp={self.spec['amp']} ignored: AMP runs on CUDA only", flush=True)
-        self.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+        self.amp_dtype = autocast_dtype(self.spec["amp"], device, announce=dist_info.is_main)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
     # ------------------------------------------------------------------------------------------ loop
     def _call(self, hook: str, *args) -> None:
@@ -168,7 +165,8 @@ class Trainer:
                     stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
                 with self._autocast():
                     losses = self.losses_of(batch, phase)
-                    total = sum(self.loss_weights.get(name, 1.0) * value for name, value in losses.items())
+                # the weighted sum in fp32, whatever precision the model's terms came in
+                total = sum(self.loss_weights.get(name, 1.0) * value.float() for name, value in losses.items())
                 bad = not bool(torch.isfinite(total))
                 if self.dist.enabled and distributed.any_rank(bad, self.device):
                     bad = True  # DDP expects the backward of the forward it ran: run it, then drop the grads
@@ -230,8 +228,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ evaluation
     def evaluate(self, split: str = "val", model=None) -> dict[str, float]:
-        return evaluate_model(model if model is not None else self.model, self.eval_loaders[split],
-                              self.device, self._autocast)
+        """The model's evaluation metrics on a split, always in fp32 (no autocast), so they compare across
+        runs with and without ``train.amp``."""
+        return evaluate_model(model if model is not None else self.model, self.eval_loaders[split], self.device)
 
     def evaluate_and_report(self) -> dict[str, float]:
         if "val" not in self.eval_loaders or not self.dist.is_main:  # ranks > 0 train only
@@ -354,6 +353,29 @@ class Trainer:
                 raise KeyboardInterrupt
 
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def autocast_dtype(amp: str, device: torch.device, announce: bool = True) -> torch.dtype | None:
+    """The autocast dtype of ``train.amp`` on ``device``: bf16 on CPU and CUDA, fp16 on CUDA only (on CPU it
+    stays off, with a note). On a CPU without native bf16 (no AVX512-BF16 or AMX) bf16 runs in emulation,
+    slower than fp32: it is used as asked, with a note saying so."""
+    if amp == "off":
+        return None
+    if device.type == "cpu" and amp == "fp16":
+        if announce:
+            print("note: train.amp=fp16 ignored: fp16 autocast runs on CUDA only; use train.amp=bf16 on CPU",
+                  flush=True)
+        return None
+    if device.type == "cpu" and announce and not cpu_has_native_bf16():
+        print("note: train.amp=bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): expect it to be "
+              "slower than fp32; set train.amp=off", flush=True)
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 products in hardware (AVX512-BF16 or AMX tiles)."""
+    cpu = torch.cpu
+    return any(bool(getattr(cpu, f, lambda: False)()) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def callback_key(cb: Callback) -> str:

@@ -15,4 +15,4 @@ from torch import Tensor
 
 def center_loss(features: Tensor, centers: Tensor, labels: Tensor) -> Tensor:
     """features (N, D), centers (K, D), labels int64 (N,) in 0..K-1 -> scalar mean over the batch."""
-    return (centers[labels] - features).pow(2).sum(dim=1).mean()
+    return (centers[labels] - features.float()).pow(2).sum(dim=1).mean()

@@ -23,6 +23,7 @@ BLOG_EPS = 1e-6
 
 def js_loss(pos_logits: Tensor, neg_logits: Tensor, clip: bool = False) -> Tensor:
     """Binary cross-entropy of positives as 1 and negatives as 0, each averaged over all its elements."""
+    pos_logits, neg_logits = pos_logits.float(), neg_logits.float()  # fp32 under train.amp (no-op otherwise)
     if clip:
         return -(torch.log(torch.sigmoid(pos_logits) + BLOG_EPS).mean()
                  + torch.log(1 - torch.sigmoid(neg_logits) + BLOG_EPS).mean())
@@ -34,7 +35,7 @@ def infonce_loss(scores: Tensor) -> Tensor:
     sample i's x side against sample j's z. Averaged over rows (and positions)."""
     if scores.shape[0] != scores.shape[1]:
         raise ValueError(f"InfoNCE needs a square (B, B, ...) score matrix, got {tuple(scores.shape)}")
-    b = scores.shape[0]
+    b, scores = scores.shape[0], scores.float()
     target = torch.arange(b, device=scores.device).view(b, *([1] * (scores.dim() - 2))).expand(
         b, *scores.shape[2:])
     return F.cross_entropy(scores, target)
@@ -43,6 +44,7 @@ def infonce_loss(scores: Tensor) -> Tensor:
 def kl_to_standard_normal(mu: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor:
     """E_x KL(N(μ, σ²) ‖ N(0, I)): ``mean`` over batch and dimensions (the blog), or ``sum`` over the
     dimensions and mean over the batch (the usual VAE convention)."""
+    mu, logvar = mu.float(), logvar.float()
     per_dim = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
     if reduction == "mean":
         return per_dim.mean()

@@ -23,16 +23,18 @@ def kernel_matrix(weight: Tensor) -> Tensor:
 
 
 def power_iteration(weight: Tensor, iterations: int = 5) -> Tensor:
-    """σ(W) estimated by ``iterations`` power steps from all-ones vectors (the blog's), differentiable."""
-    w = kernel_matrix(weight)
-    u = torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
-    v = None
-    for _ in range(iterations):
-        v = F.normalize(w.T @ u, dim=0, eps=EPS)
-        u = F.normalize(w @ v, dim=0, eps=EPS)
-    if v is None:
-        raise ValueError("power_iteration needs at least 1 iteration")
-    return u @ w @ v
+    """σ(W) estimated by ``iterations`` power steps from all-ones vectors (the blog's), differentiable. Always
+    in fp32, also under ``train.amp`` (autocast would run the products in bf16: σ to 2-3 digits)."""
+    w = kernel_matrix(weight).float()
+    with torch.autocast(w.device.type, enabled=False):
+        u = torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
+        v = None
+        for _ in range(iterations):
+            v = F.normalize(w.T @ u, dim=0, eps=EPS)
+            u = F.normalize(w @ v, dim=0, eps=EPS)
+        if v is None:
+            raise ValueError("power_iteration needs at least 1 iteration")
+        return u @ w @ v
 
 
 def spectral_layers(model: nn.Module) -> list[tuple[str, Tensor]]:

@@ -101,7 +101,7 @@ class ClusterVAE(Model):
         return self.decoder(self.decoder_input(z).view(-1, *self.hidden_shape))
 
     def cluster_probs(self, z: Tensor) -> Tensor:
-        return F.softmax(self.classifier(z), dim=1)
+        return F.softmax(self.classifier(z).float(), dim=1)
 
     @torch.no_grad()
     def assign(self, x: Tensor) -> Tensor:
@@ -111,9 +111,10 @@ class ClusterVAE(Model):
 
     # ----------------------------------------------------------------------------------- Trainer contract
     def _terms(self, x: Tensor) -> dict[str, Tensor]:
-        mean, logvar = self.encode(x)
+        # the loss terms in fp32 under train.amp (``.float()`` is a no-op on fp32 tensors)
+        mean, logvar = (t.float() for t in self.encode(x))
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-        x_hat = self.decode(z)
+        x_hat = self.decode(z).float()
         p_y = self.cluster_probs(z)
         k = cluster_k(self.variant, z, mean, logvar, self.cluster_means)
         return {"recon": self.recon_weight * reconstruction(x, x_hat), "cluster": cluster_term(p_y, k),

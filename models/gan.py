@@ -161,10 +161,11 @@ class LipschitzGAN(Model):
         real = self.pixels(batch["x"])
         z = self.noise(len(real), real.device)
         if phase == "generator":
-            return {"generator": wgan_generator_loss(self.critic(self.generator(z)))}
+            return {"generator": wgan_generator_loss(self.critic(self.generator(z)).float())}
         with torch.no_grad():
-            fake = self.generator(z)
-        real_scores, fake_scores = self.critic(real), self.critic(fake)  # separate calls, as the blog
+            fake = self.generator(z).float()
+        # separate calls, as the blog; scores in fp32 for the means (no-ops without train.amp)
+        real_scores, fake_scores = self.critic(real).float(), self.critic(fake).float()
         if self.loss == "wgan":
             out = {"critic": wgan_critic_loss(real_scores, fake_scores)}
         else:

@@ -1,0 +1,76 @@
+"""How many CPU threads a run uses, and how its OpenMP threads wait: a policy that survives a shared machine.
+
+torch's CPU kernels run on an OpenMP pool (GNU libgomp in the Linux wheels) of one thread per core. Between
+parallel regions libgomp's idle threads spin for up to ``GOMP_SPINCOUNT`` iterations (300,000 by default,
+a few hundred microseconds) before sleeping. On a quiet machine that spin is what makes a step of many small
+kernels fast; on a 2-core machine where another process holds a core, every region then waits for a thread
+that the kernel has descheduled, and a step was measured 11 times slower than with one thread
+(bench/threads.py). ``OMP_WAIT_POLICY=PASSIVE`` (sleep at once) cures the busy case but costs 1.4x on a
+quiet machine.
+
+The policy, measured in bench/threads.py and docs/RESULTS.md:
+
+* ``configure_openmp()``, called by the entry points before torch is imported (libgomp reads its
+  environment once, when it is loaded), bounds the spin to ``SPINCOUNT`` iterations unless the user set
+  ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``;
+* ``default_threads()``, used when neither ``train.threads`` nor ``OMP_NUM_THREADS`` is set, counts the cores
+  that are idle right now (two reads of /proc/stat, 0.2 s apart) and uses that many (at least one, at most
+  the cores this process may run on), so a run started beside a busy process takes one thread.
+
+This module imports nothing heavy: it must run before torch.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+SPINCOUNT = "10000"
+
+
+def configure_openmp() -> None:
+    """Bound libgomp's spin-wait, unless the user chose a wait policy. Call before ``import torch``."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return idle, sum(fields[:8])
+
+
+def idle_cores(interval: float = 0.2) -> float | None:
+    """Cores idle over the next ``interval`` seconds (None where /proc/stat is not there)."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(interval)
+    second = _cpu_times()
+    total = second[1] - first[1]
+    if total <= 0:
+        return None
+    return (second[0] - first[0]) / total * (os.cpu_count() or 1)
+
+
+def default_threads() -> int | None:
+    """The thread count for a run that did not choose one: None (leave torch's) when ``OMP_NUM_THREADS`` is
+    set, else the idle cores rounded to the nearest whole core, between 1 and ``usable_cores()``."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    idle = idle_cores()
+    cores = usable_cores()
+    if idle is None:
+        return cores
+    return max(1, min(cores, math.floor(idle + 0.5)))
