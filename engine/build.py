@@ -1,6 +1,8 @@
 """From a resolved config to a ready Trainer: device, seeds, data, model, optimizers, callbacks."""
 from __future__ import annotations
 
+import math
+import os
 import random
 from pathlib import Path
 
@@ -107,14 +109,135 @@ def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-def build_model(config: dict, device: torch.device | str = "cpu"):
-    load_plugins()
-    spec = {k: v for k, v in config["model"].items() if k != "name"}
+def available_memory(device: torch.device) -> int | None:
+    """Bytes that can still be allocated on ``device``: CUDA's free memory, else the smaller of the system's
+    available memory (MemAvailable, else free pages) and what this process's cgroup limit leaves; None when
+    unknown."""
+    if device.type == "cuda":
+        try:
+            return torch.cuda.mem_get_info(device)[0]
+        except Exception:
+            return None
+    found = []
     try:
-        model = registry.lookup("model", config["model"]["name"])(**spec)
-    except ValueError as e:  # the model's own argument checks (e.g. an unknown choice)
-        raise ConfigError(f"model: {e}") from None
+        with open("/proc/meminfo") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            found.append(int(limit) - int(used))
+    except OSError:
+        pass
+    return min(found) if found else None
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def _meta_model(cls, spec: dict):
+    """The model built on the ``meta`` device (shapes, no memory, no random draws), or None for a model whose
+    constructor cannot run there (one that computes with its weights while it is built, e.g. spectral norm)."""
+    try:
+        with torch.device("meta"):
+            return cls(**spec)
+    except (ValueError, TypeError):
+        raise
+    except Exception:
+        return None
+
+
+def _weights_bytes(model) -> int:
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def build_model(config: dict, device: torch.device | str = "cpu", what: str = "model", shapes_of=None):
+    """The model of ``config["model"]`` on ``device``. It is first built on the ``meta`` device, so that a
+    model whose weights alone exceed the memory available on ``device`` is refused (one line naming its
+    largest size setting) before anything is allocated, and, with ``shapes_of`` (checkpoint weights: name ->
+    tensor, and the file's name: ``(weights, source)``), so that weights that do not fit the model are refused
+    before it is built. ``what`` names the config's origin in messages."""
+    load_plugins()
+    device = torch.device(device)
+    spec = {k: v for k, v in config["model"].items() if k != "name"}
+    cls = registry.lookup("model", config["model"]["name"])
+    try:
+        shell = _meta_model(cls, spec)
+    except (ValueError, TypeError) as e:  # the model's own argument checks (e.g. an unknown choice)
+        raise ConfigError(f"{what}: {e}") from None
+    if shell is not None:
+        need, free = _weights_bytes(shell), available_memory(device)
+        if free is not None and need > free:
+            ints = {k: v for k, v in spec.items() if isinstance(v, int) and not isinstance(v, bool)}
+            largest = max(ints, key=ints.get) if ints else None
+            setting = f" (largest size setting: model.{largest}={ints[largest]})" if largest else ""
+            raise ConfigError(f"{what}: the {config['model']['name']} model{setting} needs {_gb(need)} for its "
+                              f"weights alone, more than the {_gb(free)} available on {device}; use a smaller "
+                              f"model")
+        if shapes_of is not None:
+            check_weights_fit(shell, *shapes_of)
+    try:
+        model = cls(**spec)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{what}: {e}") from None
+    except (MemoryError, RuntimeError) as e:
+        if "alloc" not in str(e).lower() and not isinstance(e, MemoryError):
+            raise
+        raise ConfigError(f"{what}: the {config['model']['name']} model does not fit in memory here; use a "
+                          f"smaller model") from None
+    if shell is None and shapes_of is not None:
+        check_weights_fit(model, *shapes_of)
     return model.to(device)
+
+
+def check_data_fits_model(config: dict, splits: dict) -> None:
+    """Refuse, before the model is built, a model section whose input size disagrees with the dataset's
+    images (``model.image_shape``, ``model.in_dim``, ``model.image_size`` + ``channels``): the first batch
+    would otherwise end in a matrix-size traceback. Call it after ``fill_model_args``; models without these
+    keys (text models) are not checked."""
+    x = splits.get("train", {}).get("x")
+    if x is None or x.dim() < 2:
+        return
+    shape, m, name = [int(s) for s in x.shape[1:]], config["model"], config["data"]["name"]
+    given = f"dataset {name!r} gives images of shape {shape}"
+    if isinstance(m.get("image_shape"), (list, tuple)) and [int(s) for s in m["image_shape"]] != shape:
+        raise ConfigError(f"model.image_shape={list(m['image_shape'])} but {given}; set "
+                          f"model.image_shape=[{','.join(map(str, shape))}] (or change the data)")
+    if isinstance(m.get("in_dim"), int) and m["in_dim"] != math.prod(shape):
+        raise ConfigError(f"model.in_dim={m['in_dim']} but {given} ({math.prod(shape)} values); set "
+                          f"model.in_dim={math.prod(shape)}")
+    if isinstance(m.get("image_size"), int) and isinstance(m.get("channels"), int) and len(shape) == 3 \
+            and [m["channels"], m["image_size"], m["image_size"]] != shape:
+        raise ConfigError(f"model.channels={m['channels']}, model.image_size={m['image_size']} but {given}; "
+                          f"set model.channels={shape[0]} and model.image_size={shape[1]}")
+
+
+def check_weights_fit(model, weights: dict, source: str) -> None:
+    """Refuse checkpoint ``weights`` (name -> tensor) that are not the weights of ``model``: the first missing,
+    unexpected or differently shaped tensor, in one line naming ``source``."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    fix = "the weights and the config in it disagree; use a checkpoint written by train.py"
+    if missing:
+        raise CheckpointError(f"{source}: weight {missing[0]!r} of the model its config describes is missing "
+                              f"({len(missing)} missing); {fix}")
+    if unexpected:
+        raise CheckpointError(f"{source}: holds weight {unexpected[0][:80]!r}, which the model its config "
+                              f"describes does not have ({len(unexpected)} unexpected); {fix}")
+    for k, t in expected.items():
+        got = weights[k]
+        if not torch.is_tensor(got) or tuple(got.shape) != tuple(t.shape):
+            shape = list(got.shape) if torch.is_tensor(got) else type(got).__name__
+            raise CheckpointError(f"{source}: weight {k!r} has shape {shape}, but the model its config "
+                                  f"describes has {list(t.shape)}; {fix}")
 
 
 def build_callbacks(config: dict) -> list:
@@ -184,18 +307,23 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
 def init_weights(model, config: dict, path: str | Path) -> None:
     """Load the model weights of checkpoint ``path`` into ``model`` (``train.init_from``: fine-tuning, e.g. the
     seq2seq decoder pretrained on titles). Only the weights: optimizer, schedule, epoch and callbacks start
-    afresh. A checkpoint made with a different model config is refused, naming the differing keys."""
+    afresh. A checkpoint made with a different model config is refused, naming the differing keys; weights
+    that do not fit the model, naming the first tensor."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"train.init_from: {path} not found; give the path of a run's best.pt or last.pt")
-    state = checkpoint.load(path)
+    state = checkpoint.load(path, expect="weights")
     require_same_model(state, config, f"train.init_from: {path}", "")
+    check_weights_fit(model, state["model"], f"train.init_from: {path}")
     model.load_state_dict(state["model"])
 
 
 def require_same_model(state: dict, config: dict, what: str, alternative: str) -> None:
     """Refuse a checkpoint made with a different model config, naming the differing keys."""
-    differing = diff_keys(state["config"]["model"], config["model"])
+    saved = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{what} holds no model config; use a checkpoint written by train.py")
+    differing = diff_keys(saved, config["model"])
     if differing:
         raise CheckpointError(f"{what} was made with a different model config (differs in: "
                               f"{', '.join('model.' + k for k in differing)}); use the same model settings"
@@ -280,20 +408,23 @@ def _schedulers_in(sched) -> list:
     return [sched, *getattr(sched, "_schedulers", [])]
 
 
-def model_from_state(state: dict, device: str | torch.device = "cpu", use_ema: bool = False):
-    """The trained model (eval mode) held by a loaded checkpoint: raw weights, or the EMA ones."""
-    model = build_model(state["config"], device)
+def model_from_state(state: dict, device: str | torch.device = "cpu", use_ema: bool = False,
+                     source: str = "the checkpoint"):
+    """The trained model (eval mode) held by a loaded checkpoint: raw weights, or the EMA ones. The weights'
+    names and shapes are checked against the model the checkpoint's config describes, and its size against
+    the memory available, before the model is allocated (``build_model``)."""
     weights = state["model"]
     if use_ema:
         ema = checkpoint.callback_state(state, "ema")
         if not ema:
-            raise CheckpointError("the checkpoint holds no EMA weights; drop --ema or train with callbacks.ema")
-        weights = {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")}
+            raise CheckpointError(f"{source} holds no EMA weights; drop --ema or train with callbacks.ema")
+        weights = {k[len("module."):]: v for k, v in ema.items() if isinstance(k, str) and k.startswith("module.")}
+    model = build_model(state["config"], device, what=f"{source}: its config", shapes_of=(weights, source))
     model.load_state_dict(weights)
     return model.eval()
 
 
 def load_trained_model(path: str | Path, device: str | torch.device = "cpu", use_ema: bool = False):
     """(model in eval mode, config) from a checkpoint, for sampling, evaluation and figure scripts."""
-    state = checkpoint.load(path)
-    return model_from_state(state, device, use_ema), state["config"]
+    state = checkpoint.load(path, expect="weights")
+    return model_from_state(state, device, use_ema, source=f"checkpoint {path}"), state["config"]

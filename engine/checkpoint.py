@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import registry
-from errors import CheckpointError
+from errors import CheckpointError, ConfigError
 
 FORMAT = "kexue-torch/1"
 _TEMPORARY = re.compile(r"^\..+\.tmp\d+$")
@@ -102,19 +102,90 @@ def remove_temporaries(run_dir: str | Path) -> list[Path]:
     return removed
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; a clear CheckpointError for every failure."""
+# What each kind of use needs (``expect`` of ``load``); a key present is always checked for its type.
+STRUCTURE: dict[str, type] = {
+    "format": str, "config": dict, "model": dict, "progress": dict, "optimizers": dict, "schedulers": dict,
+    "scaler": dict, "loss_weights": dict, "callbacks": dict, "rng": dict,
+}
+EXPECT = {
+    "any": ("format",),
+    "weights": ("format", "config", "model"),      # sampling, evaluation, train.init_from
+    "resume": tuple(STRUCTURE),                    # everything Trainer.state_dict writes
+}
+PROGRESS_KEYS = ("epoch", "batch_in_epoch", "step", "skipped_updates")
+_FIX = "use a checkpoint written by train.py (e.g. the run's last.pt, last.prev.pt or best.pt)"
+
+
+def _unreadable(path: Path, e: Exception) -> CheckpointError:
+    """The one line for a file torch.load refuses. A file holding pickled objects or code is named as such:
+    torch's own text suggests turning the safe loading off, which would run whatever code the file holds."""
+    text = str(e).strip()
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found or "Unsupported class" in text:
+        what = f" ({found.group(1)})" if found else ""
+        return CheckpointError(f"checkpoint {path} is unreadable: refused because it holds pickled Python "
+                               f"objects or code{what}, which weights_only loading does not run (a kexue-torch "
+                               f"checkpoint holds only tensors and plain values); {_FIX}")
+    if "Weights only load failed" in text:  # not a pickle this loader can read at all (e.g. not a .pt file)
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        first = " ".join(reason.group(1).split()).split(". ")[0][:200] if reason else "not a checkpoint"
+    else:
+        first = " ".join(text.splitlines()[0].split()).split(". ")[0][:200] if text else ""
+    return CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}{': ' + first if first else ''}); "
+                           f"use another checkpoint (e.g. last.prev.pt) or retrain")
+
+
+def check_structure(ckpt: Any, path: str | Path, expect: str = "any") -> None:
+    """Refuse a loaded checkpoint whose structure is not what this code writes, before anything is built from
+    it: the format tag, the keys ``expect`` needs and the type of every known key present, the model section
+    of its config (validated like a config), the model weights (a mapping of names to tensors) and the
+    progress counters. One CheckpointError line naming the file and the first problem."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a kexue-torch checkpoint (no format tag {FORMAT!r}); {_FIX}")
+    for key in EXPECT[expect]:
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {path} has no {key!r} entry; {_FIX}")
+    for key, kind in STRUCTURE.items():
+        if key in ckpt and not isinstance(ckpt[key], kind):
+            raise CheckpointError(f"checkpoint {path}: {key!r} is a {type(ckpt[key]).__name__}, not a "
+                                  f"{kind.__name__}; {_FIX}")
+    if "config" in ckpt:
+        from engine.config import load_plugins, validate_named
+
+        model_cfg = ckpt["config"].get("model")
+        if not isinstance(model_cfg, dict):
+            raise CheckpointError(f"checkpoint {path}: its config has no model section; {_FIX}")
+        load_plugins()
+        try:
+            validate_named("model", model_cfg, "model", fill_defaults=False)
+        except ConfigError as e:
+            raise CheckpointError(f"checkpoint {path}: its config's {e} (this code cannot build its model); "
+                                  f"{_FIX}") from None
+    if "model" in ckpt:
+        bad = next((k for k, v in ckpt["model"].items() if not isinstance(k, str) or not torch.is_tensor(v)), None)
+        if bad is not None:
+            raise CheckpointError(f"checkpoint {path}: model weight {str(bad)[:80]!r} is a "
+                                  f"{type(ckpt['model'][bad]).__name__}, not a tensor; {_FIX}")
+    if "progress" in ckpt:
+        for key in PROGRESS_KEYS if expect == "resume" else ():
+            value = ckpt["progress"].get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise CheckpointError(f"checkpoint {path}: progress.{key} is {str(value)[:40]}, not a count; "
+                                      f"{_FIX}")
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu", expect: str = "any") -> dict:
+    """Load a checkpoint with ``weights_only=True`` and check its structure (``check_structure``; ``expect``:
+    ``any``, ``weights`` for sampling/evaluation/init_from, ``resume`` for a resume); a one-line
+    CheckpointError for every failure."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; give the path of an existing .pt file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickled objects refused by weights_only, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} is unreadable ({first[:200]}); "
-                              f"use another checkpoint (e.g. last.prev.pt) or retrain") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a kexue-torch checkpoint (no format tag {FORMAT!r})")
+        raise _unreadable(path, e) from None
+    check_structure(ckpt, path, expect)
     return ckpt
 
 
