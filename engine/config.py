@@ -21,8 +21,6 @@ import difflib
 import importlib
 import inspect
 import pkgutil
-import re
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,10 @@ from typing import Any
 import yaml
 
 import registry
+from engine.schema import (CHOICES, MAX_DEPTH, MAX_FILE_BYTES, MAX_LOSS_WEIGHTS, RANGES, check_limits,  # noqa: F401
+                           check_run_name, check_sample_args, check_value, matches, short, signature_schema,
+                           suggest, type_name)
+from engine.strict_yaml import Loader, Refused, yaml_problem
 from errors import ConfigError
 
 PLUGIN_PACKAGES = ("models", "data", "optim", "losses", "metrics")
@@ -87,51 +89,52 @@ class DataSpec:
     limit_eval: int | None = None    # use only the first N validation/test images
 
 
-CHOICES = {
-    "train.device": None,  # free-form, checked when the device is built
-    "train.amp": ("off", "bf16", "fp16"),
-    "train.nonfinite": ("stop", "skip"),
-    "data.val": ("test", "holdout", "split", "none"),
-    "scheduler.interval": ("step", "epoch"),
-}
-
-
 # ----------------------------------------------------------------------------------------------- YAML
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-# PyYAML follows YAML 1.1, where "1e-3" is a string; accept it as a float like every other tool does.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
-def parse_value(text: str) -> Any:
+def parse_value(text: str, where: str = "value") -> Any:
+    """A command-line value parsed as YAML (``3e-4``, ``null``, ``[1,28,28]``); text that is not YAML stays a
+    string. A duplicate key or too deep a nesting in it is a ConfigError naming ``where``."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=Loader)
+    except Refused as e:
+        raise ConfigError(f"{where}: {yaml_problem(e)}; fix the value") from None
     except yaml.YAMLError:
         return text
 
 
 def load_yaml(path: str | Path) -> dict:
+    """The mapping in a YAML file, read as bytes: a file over MAX_FILE_BYTES, invalid UTF-8 (named by byte
+    offset and line), a YAML error, a duplicate key or too deep a nesting is one ConfigError line."""
     path = Path(path)
     if not path.is_file():
         near = sorted(p.name for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         hint = f" (found there: {', '.join(near)})" if near else ""
         raise ConfigError(f"config file {path} not found{hint}; pass --config configs/<name>.yaml")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes, more than the {MAX_FILE_BYTES:,} a config may have; "
+                              f"a config holds settings, not data")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or type(e).__name__}); "
+                          f"pass a readable config file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: invalid UTF-8 at byte {e.start} (line {line}: {raw[e.start:e.start + 4]!r}); "
+                          f"save the file as UTF-8") from None
+    try:
+        data = yaml.load(text.removeprefix("\ufeff"), Loader=Loader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        kind = "refused" if isinstance(e, Refused) else "is not valid YAML"
+        raise ConfigError(f"{path} {kind} at {yaml_problem(e)}; fix that line") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections ({', '.join(SECTIONS)})")
+        raise ConfigError(f"{path} must hold a mapping of sections, got a {type(data).__name__}; write "
+                          f"'<section>:' lines ({', '.join(SECTIONS)})")
+    check_limits(data, str(path))
     return data
 
 
@@ -139,93 +142,40 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     """Set ``a.b.c=value`` entries (value parsed as YAML) in a nested dict, creating sections as needed."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.sub=value (e.g. train.epochs=3)")
+            raise ConfigError(f"override {short(item)} has no '='; it must look like key.sub=value "
+                              f"(e.g. train.epochs=3)")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {short(item)}: {short(key)} is not a dotted key; write e.g. "
+                              f"train.epochs=3")
+        if len(parts) > MAX_DEPTH:
+            raise ConfigError(f"override {short(key)}: more than {MAX_DEPTH} levels; write e.g. train.epochs=3")
         node = cfg
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
+            if child is None:  # "ema:" with no settings: a section with its defaults
+                child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override {key}: {'.'.join(parts[:i + 1])} is a value, not a section")
+                raise ConfigError(f"override {short(key)}: {'.'.join(parts[:i + 1])} is a value, not a section; "
+                                  f"set {'.'.join(parts[:i + 1])}=<value> itself")
             node = child
-        node[parts[-1]] = parse_value(text)
+        value = parse_value(text, f"override {short(key)}")
+        check_limits(value, f"override {short(key)}")
+        node[parts[-1]] = value
     return cfg
 
 
 # ------------------------------------------------------------------------------------------ validation
-def _suggest(key: str, valid, what: str = "valid keys") -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f" ({what}: {', '.join(sorted(valid))})"
-
-
-def type_name(ann: Any) -> str:
-    """A readable name of what YAML may hold for ``ann`` (tensor arms of a union are left out)."""
-    if ann is type(None):
-        return "null"
-    if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        arms = [a for a in typing.get_args(ann) if not (isinstance(a, type) and a.__module__.startswith("torch"))]
-        return " or ".join(type_name(a) for a in arms)
-    if isinstance(ann, type):
-        return ann.__name__
-    return str(ann).replace("typing.", "").replace("NoneType", "null")
-
-
-def matches(value: Any, ann: Any) -> bool:
-    """Whether a YAML value fits a type annotation. Unknown annotations accept anything."""
-    if ann is inspect.Parameter.empty or ann is Any:
-        return True
-    origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin in (typing.Union, types.UnionType):
-        return any(matches(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if ann is type(None) or ann is None:
-        return value is None
-    if ann is bool:
-        return isinstance(value, bool)
-    if ann is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if ann is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ann is str:
-        return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence, __import__("collections.abc").abc.Sequence) or ann in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args))
-        return not args or all(matches(v, args[0]) for v in value)
-    if origin is dict or ann is dict:
-        return isinstance(value, dict) and (not args or all(matches(v, args[1]) for v in value.values()))
-    if isinstance(ann, type) and ann.__module__.startswith("torch"):
-        return False  # tensors and modules cannot come from YAML
-    return True
-
-
-def signature_schema(fn) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
-    """(parameters, type hints, accepts **kwargs) of a registered constructor or function."""
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    params = dict(inspect.signature(target).parameters)
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: check names only
-        hints = {}
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    params = {n: p for n, p in params.items()
-              if n not in ("self", "params", "optimizer") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    return params, hints, var_kw
-
-
-def _check_value(dotted: str, value: Any, ann: Any) -> None:
-    if not matches(value, ann):
-        raise ConfigError(f"{dotted} must be {type_name(ann)}, got {value!r} ({type(value).__name__})")
-    choices = CHOICES.get(dotted)
-    if choices and value not in choices:
-        raise ConfigError(f"{dotted} must be one of {', '.join(choices)}, got {value!r}")
-
-
 def _plain_default(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _require_str_keys(section: str, node: dict) -> None:
+    for key in node:
+        if not isinstance(key, str):
+            raise ConfigError(f"{section}: key {short(key)} is a {type(key).__name__}; keys are names "
+                              f"(write it as a string)")
 
 
 def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | None = None,
@@ -236,18 +186,19 @@ def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | N
     if node is None:
         node = {}
     if not isinstance(node, dict):
-        raise ConfigError(f"{section} must be a mapping with a 'name' key, got {node!r}")
+        raise ConfigError(f"{section} must be a mapping with a 'name' key, got {short(node)}")
+    _require_str_keys(section, node)
     node = dict(node)
     name = node.get("name", default_name)
     if name is None:
         raise ConfigError(f"{section}.name is missing; registered {kind}s: {', '.join(registry.names(kind))}")
     if not isinstance(name, str):
-        raise ConfigError(f"{section}.name must be str, got {name!r}")
+        raise ConfigError(f"{section}.name must be str, got {short(name)}")
     try:
         fn = registry.lookup(kind, name)
     except KeyError:
-        raise ConfigError(f"{section}.name {name!r} is not a registered {kind}"
-                          f"{_suggest(name, registry.names(kind), 'registered')}") from None
+        raise ConfigError(f"{section}.name {short(name)} is not a registered {kind}"
+                          f"{suggest(name, registry.names(kind), 'registered')}") from None
     params, hints, var_kw = signature_schema(fn)
     extra = extra or {}
     out = {"name": name}
@@ -256,11 +207,14 @@ def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | N
             continue
         dotted = f"{section}.{key}"
         if key in extra:
-            _check_value(dotted, value, extra[key][0])
+            check_value(dotted, value, extra[key][0])
         elif key in params:
-            _check_value(dotted, value, hints.get(key, params[key].annotation))
+            check_value(dotted, value, hints.get(key, params[key].annotation))
         elif not var_kw:
-            raise ConfigError(f"unknown key {dotted}{_suggest(key, list(params) + list(extra) + ['name'])}")
+            raise ConfigError(f"unknown key {section}.{key[:80]}"
+                              f"{suggest(key, list(params) + list(extra) + ['name'])}")
+        else:
+            check_value(dotted, value, Any)
         out[key] = value
     for key, p in params.items():
         if key not in out and p.default is inspect.Parameter.empty:
@@ -277,22 +231,64 @@ def _validate_dataclass(section: str, node: Any, cls) -> dict:
     if node is None:
         node = {}
     if not isinstance(node, dict):
-        raise ConfigError(f"{section} must be a mapping, got {node!r}")
+        raise ConfigError(f"{section} must be a mapping, got {short(node)}")
+    _require_str_keys(section, node)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key, value in node.items():
         if key not in fields:
-            raise ConfigError(f"unknown key {section}.{key}{_suggest(key, fields)}")
-        _check_value(f"{section}.{key}", value, hints[key])
+            raise ConfigError(f"unknown key {section}.{key[:80]}{suggest(key, fields)}")
+        check_value(f"{section}.{key}", value, hints[key])
     return {**dataclasses.asdict(cls()), **node}
 
 
+def check_loss_weights(weights: dict, terms: set[str]) -> None:
+    """Refuse a ``loss_weights`` key that names none of the model's loss terms (``terms``: the keys its
+    ``training_losses`` returns), naming the first unknown key and the closest term: a misspelt weight would
+    otherwise silently leave its loss at weight 1."""
+    known = sorted(terms)
+    for key in weights:
+        if key not in terms:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known) or '(none)'}"
+            raise ConfigError(f"unknown key loss_weights.{str(key)[:80]}: not a loss term of the model "
+                              f"({', '.join(known)}); {fix}")
+
+
+def _validate_callbacks(callbacks: Any, model_name: str) -> dict:
+    if callbacks is None:
+        callbacks = {}
+    if not isinstance(callbacks, dict):
+        raise ConfigError(f"callbacks must map callback names to their settings, got {short(callbacks)}")
+    _require_str_keys("callbacks", callbacks)
+    out = {}
+    for name, settings in callbacks.items():
+        if settings is False:  # "callbacks.samples: false" switches a default callback off
+            out[name] = False
+            continue
+        if name not in registry.names("callback"):
+            raise ConfigError(f"unknown callback callbacks.{name[:80]}"
+                              f"{suggest(name, registry.names('callback'), 'registered callbacks')}")
+        if settings is not None and not isinstance(settings, dict):
+            raise ConfigError(f"callbacks.{name} must be a mapping of its settings ({{}} for the defaults) or "
+                              f"false to switch it off, got {short(settings)}")
+        node = validate_named(f"callbacks.{name}", {**(settings or {}), "name": name}, "callback")
+        node.pop("name")
+        if name == "samples":
+            check_sample_args(model_name, node["sample_args"] or {}, "callbacks.samples.sample_args")
+        out[name] = node
+    return out
+
+
 def validate(cfg: dict) -> dict:
-    """Return the resolved config: every section checked, defaults filled in."""
+    """Return the resolved config: every section checked (types, ranges, sizes), defaults filled in."""
     load_plugins()
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"a config is a mapping of sections ({', '.join(SECTIONS)}), got {short(cfg)}")
+    check_limits(cfg, "config")
     for key in cfg:
         if key not in SECTIONS:
-            raise ConfigError(f"unknown top-level key {key!r}{_suggest(key, SECTIONS)}")
+            raise ConfigError(f"unknown top-level key {short(key)}{suggest(key, SECTIONS)}")
     data_extra = {f.name: (typing.get_type_hints(DataSpec)[f.name], f.default)
                   for f in dataclasses.fields(DataSpec) if f.name != "name"}
     sched_extra = {"warmup_steps": (int, 0), "interval": (str, "step")}
@@ -311,25 +307,18 @@ def validate(cfg: dict) -> dict:
     resolved["scheduler"].setdefault("interval", "step")
     weights = cfg.get("loss_weights") or {}
     if not isinstance(weights, dict):
-        raise ConfigError(f"loss_weights must map loss names to numbers, got {weights!r}")
+        raise ConfigError(f"loss_weights must map loss names to numbers, got {short(weights)}")
+    _require_str_keys("loss_weights", weights)
+    if len(weights) > MAX_LOSS_WEIGHTS:
+        raise ConfigError(f"loss_weights has {len(weights):,} keys, more than {MAX_LOSS_WEIGHTS}; give one "
+                          f"per loss term of the model")
     for key, value in weights.items():
-        _check_value(f"loss_weights.{key}", value, float)
+        # a non-finite weight is allowed here: the Trainer's train.nonfinite guard names it at update 0
+        check_value(f"loss_weights.{key[:80]}", value, float, finite=False)
     resolved["loss_weights"] = dict(weights)
-    callbacks = cfg.get("callbacks") or {}
-    if not isinstance(callbacks, dict):
-        raise ConfigError(f"callbacks must map callback names to their settings, got {callbacks!r}")
-    resolved["callbacks"] = {}
-    for name, settings in callbacks.items():
-        if settings is False:  # "callbacks.samples: false" switches a default callback off
-            resolved["callbacks"][name] = False
-            continue
-        node = validate_named(f"callbacks.{name}", {"name": name, **(settings or {})}, "callback")
-        node.pop("name")
-        resolved["callbacks"][name] = node
-    train = resolved["train"]
-    for key in ("epochs", "batch_size", "accumulate", "log_every"):
-        if train[key] < 1:
-            raise ConfigError(f"train.{key} must be at least 1, got {train[key]}")
+    resolved["callbacks"] = _validate_callbacks(cfg.get("callbacks"), resolved["model"]["name"])
+    if resolved["train"]["run_name"] is not None:
+        check_run_name(resolved["train"]["run_name"])
     return resolved
 
 
@@ -339,6 +328,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     resolved = validate(cfg)
     if resolved["train"]["run_name"] is None:
         resolved["train"]["run_name"] = Path(path).stem
+        check_run_name(resolved["train"]["run_name"])
     return resolved
 
 

@@ -10,6 +10,10 @@
   ``last.prev.pt``, ``best.pt``, ``snapshots/*.pt``) or a non-empty ``metrics.jsonl``;
 * it deletes the temporary files a killed save left (engine/checkpoint.py).
 
+Before any of that, ``check_writable`` makes sure the folder can be created and written (``train.out_dir``
+below a regular file, in ``/proc``, read-only, a name too long ...), so that a bad ``train.out_dir`` is one
+line before any data is loaded, not an OSError traceback.
+
 Under torchrun only rank 0 writes the run folder, so only rank 0 claims it. Where ``fcntl`` does not exist
 (Windows) the folder is not locked, with a note.
 """
@@ -21,7 +25,7 @@ import time
 from pathlib import Path
 
 from engine import checkpoint
-from errors import UserError
+from errors import ConfigError, UserError
 
 try:
     import fcntl
@@ -93,9 +97,32 @@ class RunLock:
             self.fd = None
 
 
+def check_writable(run_dir: str | Path) -> None:
+    """Create ``run_dir`` (with its parents) and write and remove a probe file in it; a ConfigError naming
+    ``train.out_dir`` when that fails."""
+    run_dir = Path(run_dir)
+    fix = "set train.out_dir to a folder this user can write"
+    try:
+        blocker = next((p for p in [run_dir, *run_dir.parents] if p.exists() and not p.is_dir()), None)
+    except OSError:  # a name too long to look up: mkdir below says so
+        blocker = None
+    if blocker is not None:
+        raise ConfigError(f"train.out_dir: the run folder {run_dir} cannot be created, {blocker} is a file, "
+                          f"not a folder; {fix}")
+    probe = run_dir / f".write-test.tmp{os.getpid()}"  # a kill leaves what remove_temporaries deletes
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"train.out_dir: the run folder {run_dir} cannot be created or written "
+                          f"({e.strerror or type(e).__name__}); {fix}") from None
+
+
 def claim(run_dir: str | Path, resume: bool) -> RunLock:
-    """Lock ``run_dir``, refuse to start over a run in it unless resuming, and remove a killed save's
-    temporary files. The caller releases the returned lock when the run ends."""
+    """Check that ``run_dir`` can be written, lock it, refuse to start over a run in it unless resuming, and
+    remove a killed save's temporary files. The caller releases the returned lock when the run ends."""
+    check_writable(run_dir)
     lock = RunLock(run_dir).acquire()
     try:
         existing = holds_run(run_dir)
