@@ -10,7 +10,6 @@ checkpoint or split is one ``error: ...`` line and exit code 2.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -18,20 +17,12 @@ from pathlib import Path
 
 from data.loader import InMemoryLoader
 from engine.build import build_splits, load_trained_model, resolve_device, split_size
-from engine.cli import user_errors_exit_2
+from engine.cli import OneLineParser, user_errors_exit_2
 from engine.config import apply_overrides, validate
 from engine.evaluation import evaluate_model
 from errors import CheckpointError, ConfigError
 
 SPLITS = ("train", "val", "test")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors (an unknown flag, a non-integer --batch-size, ...) are one ``error:`` line and
-    exit code 2 like every other user error, not the usage text plus a message."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def choose_split(requested: str | None, splits: dict, data_cfg: dict) -> tuple[str, str | None]:
@@ -63,7 +54,7 @@ def strict_json_values(metrics: dict) -> tuple[dict, list[str]]:
 
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=Path(__file__).name, description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a run's best.pt or last.pt")
     parser.add_argument("--split", help="train, val or test (default: test when the config holds one, else val)")
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights")

@@ -15,27 +15,18 @@ about a line (invalid UTF-8, empty, truncated, no known character, empty title) 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 from data.text import UNK, normalize
 from engine.build import load_trained_model, resolve_device
-from engine.cli import user_errors_exit_2
+from engine.cli import OneLineParser, user_errors_exit_2
 from errors import CheckpointError, ConfigError, DataError
 
 # every character at which str.splitlines breaks a line; none may reach a title, or a title becomes two lines
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 FILE_HINT = "pass a UTF-8 text file with one article per line"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors (an unknown flag, a non-integer --beam, ...) are one ``error:`` line and exit
-    code 2 like every other user error, not the usage text plus a message."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def split_lines(data: bytes) -> list[bytes]:
@@ -114,7 +105,7 @@ def load_seq2seq(path: str, device):
 def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):  # titles are UTF-8 whatever the locale; never an encoding error
         sys.stdout.reconfigure(encoding="utf-8", errors="replace")
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=Path(__file__).name, description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a seq2seq run's best.pt or last.pt")
     parser.add_argument("--file", help="UTF-8 text file, one article per line")
     parser.add_argument("--beam", type=int, default=3, help="beam size (default 3, the blog's; 1 = greedy)")
