@@ -13,7 +13,6 @@ already holding a run, prints one line and exits with code 2; Ctrl-C saves last.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ threads.configure_openmp()  # before torch is imported (engine/threads.py)
 from engine import config as cfg  # noqa: E402
 from engine import distributed, run_folder  # noqa: E402
 from engine.build import build_trainer, load_plugins, resume  # noqa: E402
-from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.cli import OneLineParser, user_errors_exit_2  # noqa: E402
 
 
 @user_errors_exit_2
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="train.py", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="YAML file, e.g. configs/quickstart.yaml")
     parser.add_argument("--resume", help="a checkpoint path, or 'auto' for the run folder's newest one")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")

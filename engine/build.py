@@ -271,6 +271,7 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     seed_everything(t["seed"], t["deterministic"])
     splits = build_splits(config["data"])
     fill_model_args(config, splits.pop("model_args", {}))
+    check_data_fits_model(config, splits)
     model = build_model(config, device)
     if t["init_from"]:
         init_weights(model, config, t["init_from"])
@@ -343,7 +344,7 @@ def resume(trainer: Trainer, spec: str) -> Path | None:
             return None
         path, state = checkpoint.find_resumable(trainer.run_dir)
     else:
-        path, state = Path(spec), checkpoint.load(spec)
+        path, state = Path(spec), checkpoint.load(spec, expect="resume")
     require_same_model(state, trainer.config, str(path), " or start a new run with train.run_name=<new name>")
     changed = optimizer_changes(state["config"], trainer.config, str(path))
     trainer.load_state_dict(state)

@@ -198,7 +198,7 @@ def find_resumable(run_dir: str | Path) -> tuple[Path, dict]:
         if not path.exists():
             continue
         try:
-            return path, load(path)
+            return path, load(path, expect="resume")
         except CheckpointError as e:
             errors.append(str(e))
             print(f"warning: {e}; trying an older checkpoint", flush=True)

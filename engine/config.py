@@ -64,7 +64,7 @@ class TrainSpec:
     accumulate: int = 1                   # micro-batches per optimizer update ("soft batch")
     grad_clip: float | None = None        # max global grad norm; None = no clipping (norm still logged)
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
-    amp: str = "off"                      # off | bf16 | fp16; CUDA only, ignored with a note on CPU
+    amp: str = "off"                      # off | bf16 (CPU and CUDA) | fp16 (CUDA only); YAML's bare off = false
     seed: int = 0
     deterministic: bool = False
     threads: int | None = None            # torch.set_num_threads; None = torch's default
@@ -235,6 +235,8 @@ def _validate_dataclass(section: str, node: Any, cls) -> dict:
     _require_str_keys(section, node)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
+    if cls is TrainSpec and node.get("amp") is False:  # YAML 1.1 reads a bare ``off`` as false
+        node = {**node, "amp": "off"}
     for key, value in node.items():
         if key not in fields:
             raise ConfigError(f"unknown key {section}.{key[:80]}{suggest(key, fields)}")

@@ -35,6 +35,7 @@ import torch
 from data.loader import InMemoryLoader
 from engine import checkpoint, distributed
 from engine.callbacks import Callback
+from engine.config import check_loss_weights
 from engine.evaluation import evaluate_model
 from errors import TrainingError
 
@@ -59,6 +60,8 @@ class Trainer:
         self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
         self.losses_of = self.ddp if self.ddp is not None else model.training_losses  # (batch, phase) -> losses
         self.groups = model.optimizer_groups()
+        # loss terms seen per phase until every phase has run once; then loss_weights is checked against them
+        self._terms_seen: dict[str, set[str]] | None = {}
         # position: epoch index, batches of it consumed, optimizer updates done
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.skipped_updates = 0
@@ -165,6 +168,8 @@ class Trainer:
                     stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
                 with self._autocast():
                     losses = self.losses_of(batch, phase)
+                if self._terms_seen is not None:
+                    self._check_weights_once(phase, losses)
                 # the weighted sum in fp32, whatever precision the model's terms came in
                 total = sum(self.loss_weights.get(name, 1.0) * value.float() for name, value in losses.items())
                 bad = not bool(torch.isfinite(total))
@@ -188,6 +193,14 @@ class Trainer:
             total_key = "loss" if len(self.groups) == 1 else f"loss_{phase}"  # phases' totals are not comparable
             sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * logged
         return sums
+
+    def _check_weights_once(self, phase: str, losses: dict) -> None:
+        """Once every phase has returned its loss terms, refuse a ``loss_weights`` key that names none of
+        them (a misspelt weight would silently weigh nothing)."""
+        self._terms_seen.setdefault(phase, set()).update(losses)
+        if set(self._terms_seen) >= set(self.groups):
+            check_loss_weights(self.loss_weights, set().union(*self._terms_seen.values()))
+            self._terms_seen = None
 
     def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
         phase = self.model.phase(self.step)
