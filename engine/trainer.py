@@ -60,8 +60,10 @@ class Trainer:
         self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
         self.losses_of = self.ddp if self.ddp is not None else model.training_losses  # (batch, phase) -> losses
         self.groups = model.optimizer_groups()
-        # loss terms seen per phase until every phase has run once; then loss_weights is checked against them
-        self._terms_seen: dict[str, set[str]] | None = {}
+        # the loss terms each phase returns (saved with the run); once every phase has run, loss_weights is
+        # checked against them
+        self.loss_terms: dict[str, list[str]] = {}
+        self._weights_checked = False
         # position: epoch index, batches of it consumed, optimizer updates done
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.skipped_updates = 0
@@ -168,7 +170,7 @@ class Trainer:
                     stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
                 with self._autocast():
                     losses = self.losses_of(batch, phase)
-                if self._terms_seen is not None:
+                if not self._weights_checked:
                     self._check_weights_once(phase, losses)
                 # the weighted sum in fp32, whatever precision the model's terms came in
                 total = sum(self.loss_weights.get(name, 1.0) * value.float() for name, value in losses.items())
@@ -197,10 +199,10 @@ class Trainer:
     def _check_weights_once(self, phase: str, losses: dict) -> None:
         """Once every phase has returned its loss terms, refuse a ``loss_weights`` key that names none of
         them (a misspelt weight would silently weigh nothing)."""
-        self._terms_seen.setdefault(phase, set()).update(losses)
-        if set(self._terms_seen) >= set(self.groups):
-            check_loss_weights(self.loss_weights, set().union(*self._terms_seen.values()))
-            self._terms_seen = None
+        self.loss_terms[phase] = sorted(set(self.loss_terms.get(phase, [])) | set(losses))
+        if set(self.loss_terms) >= set(self.groups):
+            check_loss_weights(self.loss_weights, {t for terms in self.loss_terms.values() for t in terms})
+            self._weights_checked = True
 
     def _update(self, micro_batches: list[dict], window_samples: int) -> dict:
         phase = self.model.phase(self.step)
@@ -248,7 +250,12 @@ class Trainer:
     def evaluate_and_report(self) -> dict[str, float]:
         if "val" not in self.eval_loaders or not self.dist.is_main:  # ranks > 0 train only
             return {}
-        metrics = {f"val/{k}": v for k, v in self.evaluate("val").items()}
+        values = self.evaluate("val")
+        terms = {t for ts in self.loss_terms.values() for t in ts}
+        if "loss" not in values and len(self.groups) == 1 and terms and terms <= set(values):
+            # the weighted total, as train/loss (a model whose evaluation returns its loss terms)
+            values["loss"] = sum(self.loss_weights.get(t, 1.0) * values[t] for t in sorted(terms))
+        metrics = {f"val/{k}": v for k, v in values.items()}
         self._call("on_validation_end", metrics)
         return metrics
 
@@ -272,6 +279,7 @@ class Trainer:
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "loss_weights": dict(self.loss_weights),
+            "loss_terms": {k: list(v) for k, v in self.loss_terms.items()},
             "callbacks": {callback_key(cb): cb.state_dict() for cb in self.callbacks},
             "progress": dict(zip(("epoch", "batch_in_epoch", "step"), self._position()),
                              skipped_updates=self.skipped_updates),
@@ -286,6 +294,7 @@ class Trainer:
             sched.load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
         self.loss_weights = dict(state["loss_weights"])
+        self.loss_terms = {k: list(v) for k, v in state.get("loss_terms", {}).items()}
         for cb in self.callbacks:
             cb.load_state_dict(checkpoint.callback_state(state, callback_key(cb)))
         p = state["progress"]
