@@ -66,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("evaluate.py only takes data.* overrides (the model comes from the checkpoint)")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    try:
-        device = resolve_device(args.device)
-    except ConfigError:
-        raise ConfigError(f"--device {args.device} is not usable here; use auto, cpu, or cuda / cuda:N where "
-                          f"CUDA is available") from None
+    device = resolve_device(args.device, "--device")
     if not Path(args.checkpoint).is_file():  # checked here, so that the message names this script's flag
         what = "is a directory" if Path(args.checkpoint).is_dir() else "not found"
         raise CheckpointError(f"--checkpoint {args.checkpoint} {what}; pass a run's best.pt or last.pt")

@@ -121,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--beam must be >= 1 (1 = greedy), got {beam}")
     if args.max_len < 1:
         raise ConfigError(f"--max-len must be >= 1, got {args.max_len}")
-    try:
-        device = resolve_device(args.device)
-    except ConfigError:
-        raise ConfigError(f"--device {args.device} is not usable here; use auto, cpu, or cuda / cuda:N where "
-                          f"CUDA is available") from None
+    device = resolve_device(args.device, "--device")
     model, config = load_seq2seq(args.checkpoint, device)
     max_src_len = config["data"].get("max_src_len", 400)
     lines, label = read_lines(args)

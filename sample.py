@@ -56,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.seed < 2 ** 63:
         raise ConfigError(f"--seed must be in [0, 2**63 - 1], got {args.seed}")
     kwargs = sample_kwargs(args.sample_args)
-    try:
-        device = resolve_device(args.device)
-    except ConfigError:
-        raise ConfigError(f"--device {args.device} is not usable here; use auto, cpu, or cuda / cuda:N where "
-                          f"CUDA is available") from None
+    device = resolve_device(args.device, "--device")
     path = Path(args.checkpoint)
     if not path.is_file():  # checked here, so that the message names this script's flag
         what = "is a directory" if path.is_dir() else "not found"

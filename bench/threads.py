@@ -8,7 +8,7 @@ What is measured
     one       1 thread (OMP_NUM_THREADS=1)
     passive   OMP_WAIT_POLICY=PASSIVE, threads as today
     spin<N>   GOMP_SPINCOUNT=N, threads as today
-    policy    what train.py does by default (engine/threads.py: bounded spin, idle-core thread count)
+    policy    what train.py does by default (engine/threads.py: the idle-core thread count)
 
     each first on a quiet machine, then beside a CPU-bound process this script starts itself (a Python busy
     loop, one core). The settings alternate within each round (--rounds rounds); each child runs --warmup

@@ -18,15 +18,17 @@ from engine.trainer import Trainer
 from errors import CheckpointError, ConfigError, DataError
 from optim.torch_optimizers import build_scheduler
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, option: str = "train.device") -> torch.device:
+    """The torch device for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; ``option`` is what the user set it
+    with (the config key, or a script's ``--device``), named in the error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"train.device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"{option} {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but CUDA is not available here; use train.device=auto or cpu")
+        raise ConfigError(f"{option} {name} but CUDA is not available here; use auto or cpu")
     return device
 
 

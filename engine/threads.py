@@ -8,16 +8,16 @@ that the kernel has descheduled, and a step was measured 11 times slower than wi
 (bench/threads.py). ``OMP_WAIT_POLICY=PASSIVE`` (sleep at once) cures the busy case but costs 1.4x on a
 quiet machine.
 
-The policy, measured in bench/threads.py and docs/RESULTS.md:
+The policy, measured in bench/threads.py (bench/README.md, docs/RESULTS.md): ``default_threads()``, used by
+train.py when neither ``train.threads`` nor ``OMP_NUM_THREADS`` is set, counts the cores that are idle right
+now (two reads of /proc/stat, 0.2 s apart) and uses that many (at least one, at most the cores this process
+may run on), so a run started beside a busy process takes one thread, and on a quiet machine everything is as
+torch sets it. The spin itself is left alone: a bounded spin (``GOMP_SPINCOUNT`` 1,000 to 100,000) or
+``PASSIVE`` cost 10-60% on the quiet machine for the NICE step and only partly helped the busy one, so
+``configure_openmp`` sets nothing unless the user asks for it with ``KEXUE_OMP_SPINCOUNT``. The limit: a
+competing process that starts after the run does is not seen (set ``train.threads: 1`` on a shared machine).
 
-* ``configure_openmp()``, called by the entry points before torch is imported (libgomp reads its
-  environment once, when it is loaded), bounds the spin to ``SPINCOUNT`` iterations unless the user set
-  ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``;
-* ``default_threads()``, used when neither ``train.threads`` nor ``OMP_NUM_THREADS`` is set, counts the cores
-  that are idle right now (two reads of /proc/stat, 0.2 s apart) and uses that many (at least one, at most
-  the cores this process may run on), so a run started beside a busy process takes one thread.
-
-This module imports nothing heavy: it must run before torch.
+This module imports nothing heavy: it runs before torch.
 """
 from __future__ import annotations
 
@@ -25,13 +25,12 @@ import math
 import os
 import time
 
-SPINCOUNT = "10000"
-
-
 def configure_openmp() -> None:
-    """Bound libgomp's spin-wait, unless the user chose a wait policy. Call before ``import torch``."""
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
+    """``KEXUE_OMP_SPINCOUNT=N`` becomes libgomp's ``GOMP_SPINCOUNT`` unless the user set a wait policy of
+    their own; nothing otherwise (see the module docstring). Call before ``import torch``."""
+    spin = os.environ.get("KEXUE_OMP_SPINCOUNT")
+    if spin and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = spin
 
 
 def usable_cores() -> int:

@@ -15,7 +15,7 @@ CASES = [
     ("data-range", ["data.limit_eval=0"], "data.limit_eval must be >= 1 (null = all), got 0"),
     ("data-unknown", ["data.limt_eval=3"], "unknown key data.limt_eval; did you mean 'limit_eval'?"),
     ("split", ["--split", "tset"], "split 'tset' does not exist with data.val=test"),
-    ("device", ["--device", "toaster"], "--device toaster is not usable here"),
+    ("device", ["--device", "toaster"], "--device 'toaster' is not a device"),
     ("missing-file", ["--checkpoint", "{dir}/none.pt"], "--checkpoint {dir}/none.pt not found"),
     ("a-folder", ["--checkpoint", "{dir}"], "--checkpoint {dir} is a directory"),
 ]

@@ -12,7 +12,7 @@ CASES = [
     ("beam-not-int", ["--beam", "wide"], "argument --beam: invalid int value: 'wide'"),
     ("beam-zero", ["--beam", "0"], "--beam must be >= 1 (1 = greedy), got 0"),
     ("max-len-zero", ["--max-len", "0"], "--max-len must be >= 1, got 0"),
-    ("device", ["--device", "toaster"], "--device toaster is not usable here"),
+    ("device", ["--device", "toaster"], "--device 'toaster' is not a device"),
     ("missing-file", ["--checkpoint", "{dir}/none.pt"], "--checkpoint {dir}/none.pt not found"),
     ("not-seq2seq", [], "holds a 'nice' model; generate.py needs a seq2seq checkpoint"),
     ("no-checkpoint-flag", ["--file", "x.txt"], "the following arguments are required: --checkpoint"),

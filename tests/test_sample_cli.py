@@ -46,8 +46,8 @@ CASES = [
     ("arg-type", ["temperature=hot"], "sample arguments.temperature must be float, got 'hot'"),
     ("arg-nan", ["temperature=.nan"], "sample arguments.temperature: nan is not a finite number"),
     ("arg-n", ["n=4"], "sample arguments.n is set by the sampler itself; drop it"),
-    ("device", ["--device", "cuda:77"], "--device cuda:77 is not usable here"),
-    ("device-junk", ["--device", "toaster"], "--device toaster is not usable here"),
+    ("device", ["--device", "cuda:77"], "--device cuda:77 but CUDA is not available"),
+    ("device-junk", ["--device", "toaster"], "--device 'toaster' is not a device"),
     ("out-unwritable", ["--out", "/proc/x/g.png"], "--out /proc/x/g.png cannot be written"),
     ("out-suffix", ["--out", "{dir}/grid.nope"], "cannot be written"),
 ]

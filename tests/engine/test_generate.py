@@ -108,7 +108,7 @@ def test_titles_never_hold_a_line_break():
     (["--checkpoint", "{ckpt}", "--file", "{tmp}/no.txt"], "--file {tmp}/no.txt not found"),
     (["--checkpoint", "{ckpt}", "--file", "{tmp}"], "--file {tmp} is a directory"),
     (["--checkpoint", "{ckpt}", "--beam", "three", "文本"], "argument --beam: invalid int value: 'three'"),
-    (["--checkpoint", "{ckpt}", "--device", "tpu", "文本"], "--device tpu is not usable here"),
+    (["--checkpoint", "{ckpt}", "--device", "tpu", "文本"], "--device 'tpu' is not a device"),
     (["--checkpoint", "{ckpt}", "--resume", "auto"], "unrecognized arguments: --resume"),
     (["文本"], "the following arguments are required: --checkpoint"),
 ], ids=["missing-checkpoint", "checkpoint-directory", "not-seq2seq", "beam-0", "max-len-0", "file-missing",
