@@ -88,6 +88,9 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def _to_device(self, batch: dict) -> dict:
+        if self.spec.get("channels_last"):
+            return {k: v.to(self.device, non_blocking=True, memory_format=torch.channels_last) if v.dim() == 4
+                    else v.to(self.device, non_blocking=True) for k, v in batch.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     @property

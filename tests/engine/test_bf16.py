@@ -78,3 +78,29 @@ def test_bf16_tracks_fp32(tmp_path, family):
         tail_a, tail_b = sum(a[-50:]) / len(a[-50:]), sum(b[-50:]) / len(b[-50:])
         scale = max(abs(tail_a), max(a) - min(a)) if family.startswith("gan") else abs(tail_a)
         assert abs(tail_b - tail_a) <= 0.05 * scale, (key, tail_a, tail_b)
+
+
+def test_channels_last_trains_and_resumes_like_nchw(tmp_path):
+    """train.channels_last: the conv weights and image batches in NHWC; in fp32 the loss curve equals NCHW's
+    to float tolerance, and the checkpoint loads into a plain NCHW model."""
+    from engine import checkpoint
+    from engine.build import model_from_state
+
+    def run(flag: bool):
+        model, data, batch = FAMILIES["infomax"]
+        cfg = validate({"model": dict(model), "data": dict(data), "optim": {"name": "adam", "lr": 1e-3},
+                        "train": {"max_steps": 20, "batch_size": batch, "log_every": 1, "threads": 1,
+                                  "channels_last": flag, "out_dir": str(tmp_path), "run_name": f"cl{flag}"},
+                        "callbacks": {"metrics": {"tensorboard": False, "print_epochs": False}}})
+        trainer = build_trainer(cfg, tmp_path / f"cl{flag}")
+        trainer.fit()
+        lines = (tmp_path / f"cl{flag}" / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(r)["train/loss"] for r in lines if "train/loss" in json.loads(r)], trainer
+
+    nchw, _ = run(False)
+    nhwc, trainer = run(True)
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc == pytest.approx(nchw, rel=1e-3)
+    model = model_from_state(checkpoint.load(tmp_path / "clTrue" / "last.pt"))
+    assert next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.is_contiguous()
