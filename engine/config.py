@@ -64,7 +64,7 @@ class TrainSpec:
     accumulate: int = 1                   # micro-batches per optimizer update ("soft batch")
     grad_clip: float | None = None        # max global grad norm; None = no clipping (norm still logged)
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
-    amp: str = "off"                      # off | bf16 (CPU and CUDA) | fp16 (CUDA only); YAML's bare off = false
+    amp: str = "off"                      # off | bf16 | fp16 (CUDA only) | auto (bf16 where native); bare off = false
     seed: int = 0
     deterministic: bool = False
     threads: int | None = None            # torch.set_num_threads; None = torch's default

@@ -110,7 +110,7 @@ RANGES: dict[str, Range] = {
 
 # Free-form strings with a fixed set of values.
 CHOICES = {
-    "train.amp": ("off", "bf16", "fp16"),
+    "train.amp": ("off", "bf16", "fp16", "auto"),
     "train.nonfinite": ("stop", "skip"),
     "data.val": ("test", "holdout", "split", "none"),
     "scheduler.interval": ("step", "epoch"),

@@ -383,9 +383,13 @@ class Trainer:
 def autocast_dtype(amp: str, device: torch.device, announce: bool = True) -> torch.dtype | None:
     """The autocast dtype of ``train.amp`` on ``device``: bf16 on CPU and CUDA, fp16 on CUDA only (on CPU it
     stays off, with a note). On a CPU without native bf16 (no AVX512-BF16 or AMX) bf16 runs in emulation,
-    slower than fp32: it is used as asked, with a note saying so."""
+    slower than fp32: it is used as asked, with a note saying so. ``auto``: bf16 where the hardware computes
+    it natively (such a CPU, or a CUDA GPU with bf16), else off."""
     if amp == "off":
         return None
+    if amp == "auto":
+        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16()
+        return torch.bfloat16 if native else None
     if device.type == "cpu" and amp == "fp16":
         if announce:
             print("note: train.amp=fp16 ignored: fp16 autocast runs on CUDA only; use train.amp=bf16 on CPU",

@@ -104,3 +104,14 @@ def test_channels_last_trains_and_resumes_like_nchw(tmp_path):
     assert nhwc == pytest.approx(nchw, rel=1e-3)
     model = model_from_state(checkpoint.load(tmp_path / "clTrue" / "last.pt"))
     assert next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.is_contiguous()
+
+
+def test_amp_auto_is_bf16_only_where_native(monkeypatch):
+    from engine import trainer as trainer_module
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: True)
+    assert trainer_module.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    assert trainer_module.autocast_dtype("auto", cpu) is None
+    assert trainer_module.autocast_dtype("fp16", cpu) is None  # CUDA only: off on CPU, with a note
+    assert validate({"model": {"name": "nice"}, "train": {"amp": False}})["train"]["amp"] == "off"  # bare off
