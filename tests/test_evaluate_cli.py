@@ -12,6 +12,7 @@ import torch
 import evaluate
 from engine import checkpoint
 from tests.engine.test_cli import assert_user_error, run
+from tests.entry import call_main
 
 TINY = ["model.hidden_units=16", "model.hidden_layers=1", "model.image_shape=[1,8,8]", "data.name=fake",
         "data.image_shape=[1,8,8]", "data.n_train=64", "data.n_test=16", "train.batch_size=16",
@@ -30,12 +31,7 @@ def nice_checkpoint(tmp_path_factory):
 
 def call(argv: list[str], capsys) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of evaluate.main in this process."""
-    try:
-        code = evaluate.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(evaluate.main, argv, capsys)
 
 
 def strict_loads(line: str) -> dict:

@@ -6,6 +6,7 @@ import pytest
 
 import generate
 from tests.engine.test_checkpoint_door import craft
+from tests.entry import call_main
 
 CASES = [
     ("unknown-flag", ["--n", "3"], "unrecognized arguments: --n (see generate.py --help)"),
@@ -24,11 +25,7 @@ def test_bad_command_line_is_one_line(tmp_path, capsys, args, expected):
     ckpt = craft(tmp_path, lambda s: None)
     args = [a.format(dir=tmp_path) for a in args]
     argv = args if ("--checkpoint" in args or "--file" in args) else ["--checkpoint", str(ckpt), *args, "text"]
-    try:
-        code = generate.main(argv)
-    except SystemExit as e:
-        code = e.code
-    _, err = capsys.readouterr()
+    code, _, err = call_main(generate.main, argv, capsys)
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and expected.format(dir=tmp_path) in lines[0] and "Traceback" not in err, err

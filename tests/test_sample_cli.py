@@ -11,6 +11,7 @@ import torch
 
 import sample
 from tests.engine.test_checkpoint_door import craft
+from tests.entry import call_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,12 +23,7 @@ def ckpt(tmp_path) -> Path:
 
 
 def call(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = sample.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(sample.main, argv, capsys)
 
 
 # (id, arguments after --checkpoint <ckpt>; "{ckpt}" / "{dir}" are replaced, expected text)

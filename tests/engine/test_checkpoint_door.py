@@ -21,6 +21,7 @@ from engine import checkpoint
 from engine.build import build_model, load_trained_model
 from engine.config import validate
 from errors import CheckpointError
+from tests.entry import call_main
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = {"name": "nice", "hidden_units": 8, "hidden_layers": 1, "image_shape": [1, 4, 4]}
@@ -123,12 +124,7 @@ def craft(tmp_path, change) -> Path:
 
 
 def call(module, argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = module.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(module.main, argv, capsys)
 
 
 def assert_one_line(code: int, err: str, expected: str, path: Path | None = None) -> str:

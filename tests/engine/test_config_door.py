@@ -19,6 +19,7 @@ from engine.build import check_data_fits_model
 from engine.config import check_loss_weights, load_config, validate
 from engine.run_folder import check_writable
 from errors import ConfigError
+from tests.entry import call_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,12 +39,7 @@ def write(tmp_path, text: str | bytes, name: str = "c.yaml") -> Path:
 
 def call(argv: list[str], capsys) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of train.main in this process."""
-    try:
-        code = train.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(train.main, argv, capsys)
 
 
 def assert_one_line(code: int, err: str, expected: str) -> None:

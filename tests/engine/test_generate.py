@@ -12,6 +12,7 @@ import pytest
 
 import generate
 from tests.engine.test_cli import ROOT, assert_user_error, run
+from tests.entry import call_main
 
 NICE_CHECKPOINT = ROOT / "tests" / "fixtures" / "ckpt_cf763f0" / "nice_last.pt"
 OWN_FLAGS = {"--checkpoint", "--file", "--beam", "--greedy", "--max-len", "--blog-quirk", "--device", "--help"}
@@ -24,12 +25,7 @@ INNER_BREAKS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", 
 def call(argv: list[str], capsys, monkeypatch, stdin: bytes = b"") -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of generate.main in this process, ``stdin`` as its standard input."""
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
-    try:
-        code = generate.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_main(generate.main, argv, capsys)
 
 
 def titles_of(data: bytes, checkpoint, tmp_path, capsys, monkeypatch, source: str) -> tuple[list[str], str]:
