@@ -70,6 +70,7 @@ class TrainSpec:
     threads: int | None = None            # torch.set_num_threads; None = torch's default
     flush_denormal: bool = False          # torch.set_flush_denormal: subnormal floats become 0 (CPU speed)
     channels_last: bool = False           # conv weights and image batches in NHWC (faster convs under bf16)
+    compile: bool = False                 # torch.compile the model's training_losses (one process only)
     eval_every: int = 1                   # evaluate every N epochs (0 = only at the end)
     log_every: int = 50                   # optimizer updates between train-metric log lines
     checkpoint_every: int = 0             # also save last.pt every N updates (0 = epoch ends only)

@@ -59,6 +59,10 @@ class Trainer:
         self.dist = dist_info
         self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
         self.losses_of = self.ddp if self.ddp is not None else model.training_losses  # (batch, phase) -> losses
+        if self.spec.get("compile") and self.ddp is None:
+            # inductor-compiled forward and backward of the losses: on the blog NICE's fp32 step 7% faster at
+            # one thread after a 31 s compile (2-core AMD EPYC); the weights and the checkpoints are unchanged
+            self.losses_of = torch.compile(model.training_losses)
         self.groups = model.optimizer_groups()
         # the loss terms each phase returns (saved with the run); once every phase has run, loss_weights is
         # checked against them

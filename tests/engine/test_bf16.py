@@ -115,3 +115,20 @@ def test_amp_auto_is_bf16_only_where_native(monkeypatch):
     assert trainer_module.autocast_dtype("auto", cpu) is None
     assert trainer_module.autocast_dtype("fp16", cpu) is None  # CUDA only: off on CPU, with a note
     assert validate({"model": {"name": "nice"}, "train": {"amp": False}})["train"]["amp"] == "off"  # bare off
+
+
+@pytest.mark.slow
+def test_compile_option_trains_like_eager(tmp_path):
+    """train.compile: torch.compile'd training_losses follow the eager loss curve (inductor may reorder float
+    sums, so to 1e-4, not bit for bit)."""
+    from tests.engine.toy import toy_config
+
+    curves = {}
+    for flag in (False, True):
+        cfg = toy_config(tmp_path, epochs=1, compile=flag, run_name=f"c{flag}")
+        cfg["model"]["dropout"] = 0.0
+        trainer = build_trainer(cfg, tmp_path / f"c{flag}")
+        trainer.fit()
+        lines = (tmp_path / f"c{flag}" / "metrics.jsonl").read_text().splitlines()
+        curves[flag] = [json.loads(r)["train/loss"] for r in lines if "train/loss" in json.loads(r)]
+    assert curves[True] == pytest.approx(curves[False], rel=1e-4)
