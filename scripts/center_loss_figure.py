@@ -6,7 +6,7 @@
 
 A codebase addition (spec ../shared/spec/callbacks_layers.md, "Figures to reproduce" 1): the post trains the
 784 -> Dense(2) -> CenterLossHead(10) demo but plots nothing. Each argument is a run folder (its best.pt, else
-last.pt) or a checkpoint file of model ``center_loss_mlp``. Both models embed the whole test split of their
+last.pt) or a checkpoint file of model ``center_loss_mlp`` or ``center_loss_cnn`` (LeNets++). Both models embed the whole test split of their
 dataset (loaded as in training: data.root or $KEXUE_DATA); each panel scatters those 2-d features coloured by
 true class and marks the class means of the features (o) and, where the center term was trained
 (loss_weights.center > 0), the learned centres (x). Panels have their own axis scales: without the center term
@@ -49,13 +49,17 @@ def test_split(data_cfg: dict) -> dict[str, torch.Tensor]:
     return splits["test"]
 
 
+CENTER_LOSS_MODELS = ("center_loss_mlp", "center_loss_cnn")  # the blog's linear feature; the paper's LeNets++
+
+
 @torch.no_grad()
 def embed(spec: str, batch_size: int = 1000) -> dict:
     path = checkpoint.resolve_run_checkpoint(spec)
     state = checkpoint.load(path)
     config = state["config"]
-    if config["model"]["name"] != "center_loss_mlp":
-        raise ConfigError(f"{path} holds model {config['model']['name']!r}; this figure needs center_loss_mlp")
+    if config["model"]["name"] not in CENTER_LOSS_MODELS:
+        raise ConfigError(f"{path} holds model {config['model']['name']!r}; this figure needs one of "
+                          f"{', '.join(CENTER_LOSS_MODELS)}")
     model = model_from_state(state)  # eval mode
     data = test_split(config["data"])
     feats, logits = [], []
@@ -65,7 +69,8 @@ def embed(spec: str, batch_size: int = 1000) -> dict:
         logits.append(model.head(f))
     f, logits, y = torch.cat(feats), torch.cat(logits), data["y"]
     lam = float(state["loss_weights"].get("center", 1.0))
-    return {"checkpoint": str(path), "run_name": config["train"]["run_name"], "step": state["progress"]["step"],
+    return {"checkpoint": str(path), "model": config["model"]["name"], "run_name": config["train"]["run_name"],
+            "step": state["progress"]["step"],
             "epochs_done": state["progress"]["epoch"], "lambda": lam, "n_test": len(y),
             "test_acc": float((logits.argmax(1) == y).float().mean()),
             "test_ce": float(F.cross_entropy(logits, y)),
@@ -103,28 +108,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--center", required=True, help="run folder or checkpoint trained with the center term")
     parser.add_argument("--no-center", required=True, help="run folder or checkpoint with loss_weights.center=0")
     parser.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    parser.add_argument("--stem", default=STEM, help=f"file name stem of the outputs (default {STEM})")
     args = parser.parse_args(argv)
     runs = {"no_center": embed(args.no_center), "center": embed(args.center)}
     fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     for ax, run in zip(axes, runs.values()):
         panel(ax, run)
-    fig.suptitle(f"configs/center_loss_mnist.yaml: 2-d features of the {runs['center']['n_test']:,} test "
+    model = "LeNets++" if runs["center"]["model"] == "center_loss_cnn" else "linear 784 -> 2"
+    fig.suptitle(f"center-loss demo ({model} feature): 2-d features of the {runs['center']['n_test']:,} test "
                  f"digits, softmax only (left) and with the center loss (right)\n(a codebase addition: "
                  f"kexue.fm/archives/5765 trains this demo but plots nothing)", fontsize=10)
     fig.tight_layout()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / f"{STEM}.png", dpi=130)
+    fig.savefig(out / f"{args.stem}.png", dpi=130)
     plt.close(fig)
     manifest = {
-        "figure": f"{STEM}.png",
+        "figure": f"{args.stem}.png",
         "command": "python scripts/center_loss_figure.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "caption": "2-d test features of the center-loss demo, coloured by class; o = class means, "
                    "x = learned centres (only where the center term was trained); each panel has its own scale",
         "runs": {role: {k: v for k, v in run.items() if k not in ("features", "labels", "centers")}
                  for role, run in runs.items()},
     }
-    (out / f"{STEM}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / f"{args.stem}.json").write_text(json.dumps(manifest, indent=1) + "\n")
     for role, run in runs.items():
         print(f"{role}: {run['run_name']} update {run['step']} λ={run['lambda']:g} "
               f"test acc {run['test_acc']:.4f} test ce {run['test_ce']:.4f}", flush=True)

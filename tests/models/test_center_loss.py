@@ -58,3 +58,33 @@ def test_model_losses_metrics_and_features():
     metrics = model.evaluation_metrics(batch)
     assert metrics["acc"].item() == pytest.approx((logits.argmax(1) == batch["y"]).float().mean().item())
     torch.testing.assert_close(model(batch["x"]), logits)
+
+
+def test_lenetpp_shapes_and_losses():
+    from models.center_loss import CenterLossCNN
+    torch.manual_seed(0)
+    model = CenterLossCNN()
+    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    y = torch.tensor([0, 1, 2, 3])
+    assert model.features(x).shape == (4, 2) and model(x).shape == (4, 10)
+    losses = model.training_losses({"x": x, "y": y})
+    assert set(losses) == {"ce", "center"} and all(torch.isfinite(v) for v in losses.values())
+
+
+def test_paper_centre_update_is_an_sgd_step_on_the_center_term():
+    """Wen et al.'s rule c_j <- c_j - alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + n_j) is one plain SGD step on
+    lambda * center (the form trained here) with the per-class step alpha = 2 * lr * lambda * (1 + n_j) / N:
+    the gradient of lambda * mean_i ||c_{y_i} - x_i||^2 with respect to c_j is (2 lambda / N) sum (c_j - x_i)."""
+    from losses.center import center_loss
+    torch.manual_seed(0)
+    n, lam, lr = 12, 0.5, 0.1
+    feats, labels = torch.randn(n, 2), torch.randint(0, 3, (n,))
+    centers = torch.randn(3, 2, requires_grad=True)
+    (lam * center_loss(feats, centers, labels)).backward()
+    sgd = centers.detach() - lr * centers.grad
+    paper = centers.detach().clone()
+    for j in range(3):
+        members = feats[labels == j]
+        alpha = 2 * lr * lam * (1 + len(members)) / n
+        paper[j] -= alpha * (centers.detach()[j] - members).sum(0) / (1 + len(members))
+    assert torch.allclose(sgd, paper, atol=1e-6)
