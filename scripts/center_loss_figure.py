@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for role, run in runs.items():
         print(f"{role}: {run['run_name']} update {run['step']} λ={run['lambda']:g} "
               f"test acc {run['test_acc']:.4f} test ce {run['test_ce']:.4f}", flush=True)
-    print(f"wrote {out / (STEM + '.png')}", flush=True)
+    print(f"wrote {out / (args.stem + '.png')}", flush=True)
     return 0
 
 
