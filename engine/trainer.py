@@ -75,7 +75,7 @@ class Trainer:
         self.stop_requested = False
         self._last_saved: tuple | None = None      # position of the last.pt this process wrote or resumed
         self.last_saved_step: int | None = None    # update of the newest last.pt, None before the first save
-        self._saving = False                       # inside write_checkpoint of last.pt (Ctrl-C waits)
+        self._saving = False                       # inside a checkpoint write (a second Ctrl-C waits)
         self._abort_after_save = False
         self.amp_dtype = autocast_dtype(self.spec["amp"], device, announce=dist_info.is_main)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
