@@ -48,13 +48,7 @@ def _main(argv: list[str] | None) -> int:
         print(cfg.dump(config), end="")
         return 0
     if config["train"]["threads"] is None:  # neither the config nor OMP_NUM_THREADS chose: engine/threads.py
-        chosen = threads.default_threads()
-        if chosen is not None:
-            import torch
-            if chosen < threads.usable_cores():
-                print(f"note: {chosen} thread(s): only {chosen} of {threads.usable_cores()} cores idle now; set "
-                      f"train.threads to choose", flush=True)
-            torch.set_num_threads(chosen)
+        threads.use_default_threads()
     run_dir = Path(config["train"]["out_dir"]) / config["train"]["run_name"]
     # only rank 0 writes the run folder (engine/distributed.py), so only rank 0 owns it
     lock = run_folder.claim(run_dir, resume=bool(args.resume)) if distributed.from_env().is_main else None

@@ -63,6 +63,21 @@ def idle_cores(interval: float = 0.2) -> float | None:
     return (second[0] - first[0]) / total * (os.cpu_count() or 1)
 
 
+def use_default_threads() -> None:
+    """Set torch's thread count to ``default_threads()`` (when it gives one), with a note when that is fewer
+    than the usable cores."""
+    chosen = default_threads()
+    if chosen is None:
+        return
+    import torch
+
+    cores = usable_cores()
+    if chosen < cores:
+        print(f"note: {chosen} thread(s): only {chosen} of {cores} cores idle now; set train.threads to choose",
+              flush=True)
+    torch.set_num_threads(chosen)
+
+
 def default_threads() -> int | None:
     """The thread count for a run that did not choose one: None (leave torch's) when ``OMP_NUM_THREADS`` is
     set, else the idle cores rounded to the nearest whole core, between 1 and ``usable_cores()``."""

@@ -337,9 +337,7 @@ class Trainer:
         ``last.pt``. Refuses non-finite weights, so ``last.pt`` is always a state training can go on from."""
         self._require_finite_weights()
         if self.dist.is_main:  # every rank holds the same state; rank 0 writes it
-            state = self.state_dict()
-            self._call("on_save_checkpoint", state)
-            self.write(state, self.run_dir / "last.pt", keep_previous=True)
+            self.write(self._state_to_save(), self.run_dir / "last.pt", keep_previous=True)
         self._last_saved, self.last_saved_step = self._position(), self.step
 
     def save(self, path: str | Path) -> None:
@@ -347,11 +345,13 @@ class Trainer:
         path = Path(path)
         if path.name in ("last.pt", "last.prev.pt"):
             raise ValueError(f"{path.name} is written by Trainer.save_last only")
-        if not self.dist.is_main:
-            return
+        if self.dist.is_main:
+            self.write(self._state_to_save(), path)
+
+    def _state_to_save(self) -> dict:
         state = self.state_dict()
         self._call("on_save_checkpoint", state)
-        self.write(state, path)
+        return state
 
     def write(self, state: dict, path: str | Path, keep_previous: bool = False) -> None:
         """engine/checkpoint.py's ``write_checkpoint``, with a second Ctrl-C held back until it is done (for
