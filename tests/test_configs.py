@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.build import build_trainer
-from engine.config import load_yaml, validate
+from engine.config import diff_keys, load_yaml, validate
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 IMAGE_SHAPES = {"mnist": [1, 28, 28], "mnist_sample": [1, 28, 28], "fashion_mnist": [1, 28, 28],
@@ -31,3 +31,13 @@ def test_config_runs_two_steps(path, tmp_path):
     trainer.fit()
     assert trainer.step == 2
     assert (tmp_path / "smoke" / "last.pt").exists() and (tmp_path / "smoke" / "metrics.jsonl").exists()
+
+
+def test_the_no_copy_twins_differ_only_in_the_copy_prior():
+    """An equal-updates comparison of the copy prior needs configs that change nothing else."""
+    twins = [p for p in CONFIGS if p.stem.endswith("_nocopy")]
+    assert twins, "configs/seq2seq_xwlb_nocopy.yaml is missing"
+    for twin in twins:
+        base = twin.with_name(twin.name.replace("_nocopy", ""))
+        assert diff_keys(validate(load_yaml(base)), validate(load_yaml(twin))) == ["model.copy_prior"]
+        assert load_yaml(base)["model"]["copy_prior"] is True and load_yaml(twin)["model"]["copy_prior"] is False

@@ -1,6 +1,7 @@
 """Character tokenizer, text-pair files and the fake text set."""
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -118,3 +119,60 @@ def test_lcsts_split_sizes_and_vocabulary():
     assert {k: len(v["src"]) for k, v in splits.items() if k in ("train", "val", "test")} == \
         {"train": 8489, "val": 948, "test": 989}
     assert len(splits["model_args"]["vocab"]) == 3809  # the number quoted in configs/seq2seq_lcsts.yaml
+
+
+def write_pairs(path: Path, rows: list[dict], compress: bool = False) -> Path:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if compress:
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+PAIR_ROWS = [{"split": s, "src": f"第{i}条新闻：　ＡＢ，今天天气很好。", "tgt": f"标题{i}"}
+             for i, s in enumerate(["train"] * 5 + ["val", "test"])]
+
+
+def test_gzip_and_plain_files_give_the_same_pairs_and_tensors(tmp_path):
+    plain = write_pairs(tmp_path / "pairs.jsonl", PAIR_ROWS)
+    packed = write_pairs(tmp_path / "pairs.jsonl.gz", PAIR_ROWS, compress=True)
+    odd_name = packed.rename(tmp_path / "pairs_gzip_without_suffix.jsonl")  # detected by content, not name
+    assert read_pairs(plain) == read_pairs(odd_name)
+    a, b = text_pairs(path=str(plain), min_count=1), text_pairs(path=str(odd_name), min_count=1)
+    assert a["model_args"] == b["model_args"]
+    for split in ("train", "val", "test"):
+        assert torch.equal(a[split]["src"], b[split]["src"]) and torch.equal(a[split]["tgt"], b[split]["tgt"])
+
+
+def test_batch_encoding_equals_the_row_by_row_encoding():
+    tok = CharTokenizer.build([normalize(r["src"] + r["tgt"]) for r in PAIR_ROWS[:3]], min_count=2)
+    texts = [r["src"] for r in PAIR_ROWS] + ["", "e\u0301 한글 ﬁ"]  # empty, combining mark, Hangul, ligature
+    for max_len in (3, 400):
+        rows = [tok.encode(t, max_len) for t in texts]
+        assert tok.encode_batch(texts, max_len).tolist() == [r + [PAD] * (max(map(len, rows)) - len(r)) for r in rows]
+        titles = [tok.encode_title(t, max_len) for t in texts]
+        width = max(map(len, titles))
+        assert tok.encode_batch(texts, max_len, title=True).tolist() == [r + [PAD] * (width - len(r)) for r in titles]
+    assert normalize("e\u0301") == "\u00e9" and normalize("ﬁ") == "fi"  # the slow path still composes
+
+
+def test_corrupt_gzip_and_missing_fields_name_the_file_and_line(tmp_path):
+    packed = write_pairs(tmp_path / "pairs.jsonl.gz", PAIR_ROWS * 200, compress=True)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])  # truncated mid-stream
+    with pytest.raises(DataError) as e:
+        read_pairs(cut)
+    assert str(cut) in str(e.value) and "truncated" in str(e.value) and "\n" not in str(e.value)
+    assert f"{cut}:" in str(e.value)  # the line it broke off at
+    flipped = bytearray(packed.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # a damaged deflate block (or a CRC mismatch at the end)
+    bad = tmp_path / "flipped.jsonl.gz"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(DataError, match=r"flipped\.jsonl\.gz:\d+ .*(damaged|truncated|not valid UTF-8)"):
+        read_pairs(bad)
+    rows = [*PAIR_ROWS[:2], {"split": "train", "src": "没有标题"}, *PAIR_ROWS[2:]]
+    missing = write_pairs(tmp_path / "missing.jsonl.gz", rows, compress=True)
+    with pytest.raises(DataError, match=r"missing\.jsonl\.gz:3 is not a JSON object with split, src and tgt"):
+        read_pairs(missing)
