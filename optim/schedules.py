@@ -53,3 +53,26 @@ class PiecewiseLR(lr_scheduler.LRScheduler):
 
     # used by torch when stepped with an explicit position (SequentialLR does so at its milestones)
     _get_closed_form_lr = get_lr
+
+
+@register("scheduler", "exponential_floor")
+class ExponentialFloorLR(lr_scheduler.LRScheduler):
+    """lr(t) = max(lr · gamma^t, min_lr): exponential decay that stops at a floor.
+
+    The NICE paper's code (github.com/laurent-dinh/nice, exp/nice_mnist.yaml) divides the learning rate by
+    1.0005 after every update down to 1e-4 (pylearn2's ``ExponentialDecay(decay_factor, min_lr)``), i.e.
+    ``gamma: 0.9995002`` (1/1.0005) with ``interval: step``. torch's ExponentialLR has no floor and chaining it
+    with a constant through SequentialLR needs the crossing step worked out by hand, hence this class."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, gamma: float, min_lr: float = 0.0, last_epoch: int = -1):
+        if not 0 < gamma <= 1:
+            raise ConfigError(f"scheduler.gamma must be in (0, 1] (a decay factor per step), got {gamma}")
+        if min_lr < 0:
+            raise ConfigError(f"scheduler.min_lr must be >= 0, got {min_lr}")
+        self.gamma, self.min_lr = float(gamma), float(min_lr)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [max(base * self.gamma ** self.last_epoch, min(self.min_lr, base)) for base in self.base_lrs]
+
+    _get_closed_form_lr = get_lr
