@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch.optim.swa_utils import AveragedModel
@@ -334,10 +335,8 @@ class Checkpoint(Callback):
     training, e.g. a GAN's Fréchet distance against iterations (cheaper than computing it inside the run)."""
     main_process_only = True
 
-    def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False,
+    def __init__(self, monitor: str | None = None, mode: Literal["min", "max"] = "min", ties_win: bool = False,
                  snapshot_every: int = 0):
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be min or max, got {mode!r}")
         if snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0 (0 = off), got {snapshot_every}")
         self.monitor, self.mode, self.ties_win, self.snapshot_every = monitor, mode, ties_win, snapshot_every

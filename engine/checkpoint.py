@@ -150,7 +150,8 @@ def check_structure(ckpt: Any, path: str | Path, expect: str = "any") -> None:
             raise CheckpointError(f"checkpoint {path}: {key!r} is a {type(ckpt[key]).__name__}, not a "
                                   f"{kind.__name__}; {_FIX}")
     if "config" in ckpt:
-        from engine.config import load_plugins, validate_named
+        from engine.config import load_plugins
+        from engine.schema import validate_named
 
         model_cfg = ckpt["config"].get("model")
         if not isinstance(model_cfg, dict):

@@ -4,6 +4,8 @@ given epoch or update). The core callbacks are in engine/callbacks.py.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 import registry
@@ -117,12 +119,10 @@ class SetValue(Callback):
 
     TARGETS = ("loss_weights.", "model.")
 
-    def __init__(self, target: str, at: dict[int, float], unit: str = "epoch"):
+    def __init__(self, target: str, at: dict[int, float], unit: Literal["epoch", "step"] = "epoch"):
         if not target.startswith(self.TARGETS) or target.endswith("."):
             raise ConfigError(f"callbacks.set_value.target must be loss_weights.<loss name> or "
                               f"model.<attribute>, got {target!r}")
-        if unit not in ("epoch", "step"):
-            raise ConfigError(f"callbacks.set_value.unit must be epoch or step, got {unit!r}")
         try:
             self.at = {int(k): float(v) for k, v in at.items()}
         except (TypeError, ValueError):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import apply_overrides, load_config, matches, validate
+from engine.config import apply_overrides, load_config, validate
+from engine.typecheck import matches
 from errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +42,9 @@ train: {batch_size: 8, epochs: 1}
     ("optim.lr=fast", "optim.lr must be float, got 'fast' (str)"),
     ("model.name=nic", "model.name 'nic' is not a registered model; did you mean 'nice'?"),
     ("train.nonfinite=ignore", "train.nonfinite must be one of stop, skip, got 'ignore'"),
-    ("model.prior=cauchy", "model: NICE prior must be one of"),
+    ("model.prior=cauchy", "model.prior must be one of gaussian, logistic, got 'cauchy'"),
     ("optim.lr=-1", "optim (adam): Invalid learning rate: -1"),
-    ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint: mode must be min or max, got 'largest'"),
+    ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint.mode must be one of min, max, got 'largest'"),
 ])
 def test_config_errors_one_line_exit_2(tmp_path, override, expected):
     result = run_train("--config", str(write(tmp_path, BASE)), override, f"train.out_dir={tmp_path}")
