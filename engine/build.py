@@ -15,6 +15,7 @@ from engine import checkpoint, distributed
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer
+from engine.typecheck import conform_kwargs
 from errors import CheckpointError, ConfigError, DataError
 from optim.torch_optimizers import build_scheduler
 
@@ -48,8 +49,8 @@ def load_dataset(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     Besides its splits a dataset may return ``model_args``: values the model's config takes from the data
     (e.g. a text vocabulary), filled into the model section's null keys by ``fill_model_args``."""
     engine_keys = {f for f in DataSpec.__dataclass_fields__}
-    kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
-    return registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    fn = registry.lookup("dataset", data_cfg["name"])
+    return fn(**conform_kwargs(fn, {k: v for k, v in data_cfg.items() if k not in engine_keys}))
 
 
 def split_size(split: dict[str, torch.Tensor]) -> int:
@@ -168,8 +169,8 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
     before it is built. ``what`` names the config's origin in messages."""
     load_plugins()
     device = torch.device(device)
-    spec = {k: v for k, v in config["model"].items() if k != "name"}
     cls = registry.lookup("model", config["model"]["name"])
+    spec = conform_kwargs(cls, {k: v for k, v in config["model"].items() if k != "name"})
     try:
         shell = _meta_model(cls, spec)
     except (ValueError, TypeError) as e:  # the model's own argument checks (e.g. an unknown choice)
@@ -251,7 +252,8 @@ def build_callbacks(config: dict) -> list:
         if wanted[n] is False:
             continue
         try:
-            cb = registry.lookup("callback", n)(**wanted[n])
+            cls = registry.lookup("callback", n)
+            cb = cls(**conform_kwargs(cls, wanted[n]))
         except ValueError as e:  # the callback's own argument checks
             raise ConfigError(f"callbacks.{n}: {e}") from None
         cb.registry_name = n  # its key in checkpoints
@@ -280,10 +282,8 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     if t["init_from"]:
         init_weights(model, config, t["init_from"])
     groups = model.optimizer_groups()
-    optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}
-    if "betas" in optim_kwargs:
-        optim_kwargs["betas"] = tuple(optim_kwargs["betas"])
     opt_cls = registry.lookup("optimizer", config["optim"]["name"])
+    optim_kwargs = conform_kwargs(opt_cls, {k: v for k, v in config["optim"].items() if k != "name"})
     try:
         optimizers = {name: opt_cls(params, **optim_kwargs) for name, params in groups.items()}
     except ValueError as e:  # torch's and our optimizers check their hyperparameters (lr < 0, betas, ...)
