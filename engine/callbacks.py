@@ -1,9 +1,5 @@
-"""Callbacks: code the Trainer runs at fixed points of the loop (the Keras hooks plus a few).
-
-Hooks: on_train_begin/end, on_epoch_begin/end, on_batch_begin/end (one "batch" = one optimizer update,
-possibly several accumulated micro-batches), on_before_optimizer_step, on_validation_end (metrics dict,
-which a callback may extend), on_save_checkpoint (the state about to be written). State that must survive
-a resume goes through state_dict/load_state_dict.
+"""The engine's callbacks: code the Trainer runs at fixed points of the loop (the Keras hooks plus a few;
+the hooks and the ``Callback`` base class are in callback_base.py).
 
 Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``samples``, ``metrics``,
 ``checkpoint``, ``progress`` (``evaluate`` and ``set_value`` live in engine/experiment_callbacks.py). The
@@ -31,28 +27,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import registry
+from callback_base import Callback
 from errors import ConfigError
-
-
-class Callback:
-    # True for callbacks that only observe and write (logs, samples, checkpoints, progress): under torchrun
-    # they run on rank 0 alone. Callbacks that change training (EMA, set_value) run on every rank.
-    main_process_only = False
-
-    def on_train_begin(self, trainer) -> None: ...
-    def on_train_end(self, trainer) -> None: ...
-    def on_epoch_begin(self, trainer) -> None: ...
-    def on_epoch_end(self, trainer) -> None: ...
-    def on_batch_begin(self, trainer) -> None: ...
-    def on_batch_end(self, trainer, logs: dict) -> None: ...
-    def on_before_optimizer_step(self, trainer, phase: str) -> None: ...
-    def on_validation_end(self, trainer, metrics: dict) -> None: ...
-    def on_save_checkpoint(self, trainer, state: dict) -> None: ...
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 @registry.register("callback", "ema")

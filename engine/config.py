@@ -34,8 +34,9 @@ from engine.typecheck import short, suggest
 from errors import ConfigError
 
 PLUGIN_PACKAGES = ("models", "data", "optim", "losses", "metrics")
-# the engine's own registered callbacks (a config names them under callbacks:)
-ENGINE_PLUGINS = ("engine.callbacks", "engine.experiment_callbacks", "engine.text_callbacks")
+# the engine's own registered callbacks (a config names them under callbacks:); a model's own callbacks live
+# in its package (models/seq2seq_callbacks.py) and come with PLUGIN_PACKAGES
+ENGINE_PLUGINS = ("engine.callbacks", "engine.experiment_callbacks")
 
 
 def load_plugins() -> None:
