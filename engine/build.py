@@ -76,7 +76,6 @@ def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     dataset's ``model_args`` when it gives any."""
     splits = load_dataset(data_cfg)
     model_args = splits.pop("model_args", {})
-    splits.pop("texts", None)
     train, test = splits["train"], splits.get("test")
     out = {"model_args": model_args} if model_args else {}
     if data_cfg["val"] == "split":
