@@ -1,7 +1,6 @@
 """From a resolved config to a ready Trainer: device, seeds, data, model, optimizers, callbacks."""
 from __future__ import annotations
 
-import math
 import os
 import random
 from pathlib import Path
@@ -200,25 +199,20 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
 
 
 def check_data_fits_model(config: dict, splits: dict) -> None:
-    """Refuse, before the model is built, a model section whose input size disagrees with the dataset's
-    images (``model.image_shape``, ``model.in_dim``, ``model.image_size`` + ``channels``): the first batch
-    would otherwise end in a matrix-size traceback. Call it after ``fill_model_args``; models without these
-    keys (text models) are not checked."""
+    """Refuse, before the model is built, a model section whose input size disagrees with the inputs ``x``
+    of the training split (the model class's ``input_mismatch``, models/base.py, says which setting and the
+    fix): the first batch would otherwise end in a matrix-size traceback. Call it after ``fill_model_args``;
+    data without ``x`` (text pairs) is not checked."""
     x = splits.get("train", {}).get("x")
     if x is None or x.dim() < 2:
         return
-    shape, m, name = [int(s) for s in x.shape[1:]], config["model"], config["data"]["name"]
-    given = f"dataset {name!r} gives images of shape {shape}"
-    if isinstance(m.get("image_shape"), (list, tuple)) and [int(s) for s in m["image_shape"]] != shape:
-        raise ConfigError(f"model.image_shape={list(m['image_shape'])} but {given}; set "
-                          f"model.image_shape=[{','.join(map(str, shape))}] (or change the data)")
-    if isinstance(m.get("in_dim"), int) and m["in_dim"] != math.prod(shape):
-        raise ConfigError(f"model.in_dim={m['in_dim']} but {given} ({math.prod(shape)} values); set "
-                          f"model.in_dim={math.prod(shape)}")
-    if isinstance(m.get("image_size"), int) and isinstance(m.get("channels"), int) and len(shape) == 3 \
-            and [m["channels"], m["image_size"], m["image_size"]] != shape:
-        raise ConfigError(f"model.channels={m['channels']}, model.image_size={m['image_size']} but {given}; "
-                          f"set model.channels={shape[0]} and model.image_size={shape[1]}")
+    cls = registry.lookup("model", config["model"]["name"])
+    shape = [int(s) for s in x.shape[1:]]
+    mismatch = getattr(cls, "input_mismatch", None)
+    problem = mismatch(config["model"], shape) if mismatch is not None else None
+    if problem is not None:
+        setting, fix = problem
+        raise ConfigError(f"{setting} but dataset {config['data']['name']!r} gives images of shape {shape}; {fix}")
 
 
 def check_weights_fit(model, weights: dict, source: str) -> None:
