@@ -142,12 +142,12 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-def _meta_model(cls, spec: dict):
+def _meta_model(cls, kwargs: dict):
     """The model built on the ``meta`` device (shapes, no memory, no random draws), or None for a model whose
     constructor cannot run there (one that computes with its weights while it is built, e.g. spectral norm)."""
     try:
         with torch.device("meta"):
-            return cls(**spec)
+            return cls(**kwargs)
     except (ValueError, TypeError):
         raise
     except Exception:
@@ -168,15 +168,15 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
     load_plugins()
     device = torch.device(device)
     cls = registry.lookup("model", config["model"]["name"])
-    spec = conform_kwargs(cls, {k: v for k, v in config["model"].items() if k != "name"})
+    kwargs = conform_kwargs(cls, {k: v for k, v in config["model"].items() if k != "name"})
     try:
-        shell = _meta_model(cls, spec)
+        shell = _meta_model(cls, kwargs)
     except (ValueError, TypeError) as e:  # the model's own argument checks (e.g. an unknown choice)
         raise ConfigError(f"{what}: {e}") from None
     if shell is not None:
         need, free = _weights_bytes(shell), available_memory(device)
         if free is not None and need > free:
-            ints = {k: v for k, v in spec.items() if isinstance(v, int) and not isinstance(v, bool)}
+            ints = {k: v for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool)}
             largest = max(ints, key=ints.get) if ints else None
             setting = f" (largest size setting: model.{largest}={ints[largest]})" if largest else ""
             raise ConfigError(f"{what}: the {config['model']['name']} model{setting} needs {_gb(need)} for its "
@@ -185,7 +185,7 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
         if shapes_of is not None:
             check_weights_fit(shell, *shapes_of)
     try:
-        model = cls(**spec)
+        model = cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{what}: {e}") from None
     except (MemoryError, RuntimeError) as e:
@@ -328,20 +328,21 @@ def require_same_model(state: dict, config: dict, what: str, alternative: str) -
                               f"{alternative}")
 
 
-def resume(trainer: Trainer, spec: str) -> Path | None:
-    """Load ``spec`` (a path, or ``auto`` for the run folder's newest readable checkpoint) into the trainer.
+def resume(trainer: Trainer, path_or_auto: str) -> Path | None:
+    """Load a checkpoint into the trainer: ``path_or_auto`` is its path, or ``auto`` for the run folder's
+    newest readable checkpoint.
     A checkpoint made with a different model config, optimizer or schedule is refused, naming the differing
     keys; changed optimizer hyperparameters (``optim.lr``, ``weight_decay``, ``betas``, ...) are applied to
     the restored optimizer, with one line saying so. ``auto`` on a folder with no checkpoint file at all (a
     run killed before its first save) starts from update 0 and returns None."""
-    if spec == "auto":
+    if path_or_auto == "auto":
         if not any((trainer.run_dir / n).exists() for n in ("last.pt", "last.prev.pt")):
             print(f"note: {trainer.run_dir} holds no checkpoint yet (stopped before its first save); "
                   f"starting from update 0", flush=True)
             return None
         path, state = checkpoint.find_resumable(trainer.run_dir)
     else:
-        path, state = Path(spec), checkpoint.load(spec, expect="resume")
+        path, state = Path(path_or_auto), checkpoint.load(path_or_auto, expect="resume")
     require_same_model(state, trainer.config, str(path), " or start a new run with train.run_name=<new name>")
     changed = optimizer_changes(state["config"], trainer.config, str(path))
     trainer.load_state_dict(state)

@@ -168,10 +168,8 @@ class MetricsLogger(Callback):
         self._t0 = self._t_interval = time.time()
 
     def log(self, trainer, record: dict) -> None:
-        """Write one record (e.g. an event of another callback) to metrics.jsonl and TensorBoard."""
-        self._write(trainer, record)
-
-    def _write(self, trainer, record: dict) -> None:
+        """Write one record (this callback's metrics, or an event of another callback such as set_value) to
+        metrics.jsonl and TensorBoard, stamped with the update and epoch."""
         record = {"step": trainer.step, "epoch": trainer.epoch, **record}
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()
@@ -208,7 +206,7 @@ class MetricsLogger(Callback):
                 bucket[k] = bucket.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
             bucket["_samples"] = bucket.get("_samples", 0) + logs["samples"]
-        if trainer.step % trainer.spec["log_every"] == 0:
+        if trainer.step % trainer.train_cfg["log_every"] == 0:
             counts, elapsed = self._interval.pop("_counts"), time.time() - self._t_interval
             samples = self._interval.pop("_samples")
             record = {f"train/{k}": float(v) / counts[k] for k, v in self._interval.items()}
@@ -219,12 +217,12 @@ class MetricsLogger(Callback):
             # loss weights are mutable during training (set_value): log the ones in force
             record.update({f"weight/{k}": float(v) for k, v in trainer.loss_weights.items()})
             record["train/samples_per_s"] = samples / max(elapsed, 1e-9)
-            self._write(trainer, record)
+            self.log(trainer, record)
             self._interval, self._t_interval = {}, time.time()
 
     def on_validation_end(self, trainer, metrics: dict) -> None:
         self._last_val.update(metrics)
-        self._write(trainer, dict(metrics))
+        self.log(trainer, dict(metrics))
 
     def on_epoch_end(self, trainer) -> None:
         counts = self._epoch.pop("_counts", {})
@@ -238,7 +236,7 @@ class MetricsLogger(Callback):
         if self.print_epochs:
             shown = " ".join(f"{k} {v:.5g}" for k, v in row.items()
                              if k.startswith(("train/", "val")) and isinstance(v, float))
-            print(f"epoch {row['epoch']}/{trainer.spec['epochs']} step {trainer.step} {shown} "
+            print(f"epoch {row['epoch']}/{trainer.train_cfg['epochs']} step {trainer.step} {shown} "
                   f"({row['wall_s']} s)", flush=True)
         self._epoch = {}
 
@@ -365,13 +363,13 @@ class Progress(Callback):
     def on_epoch_begin(self, trainer) -> None:
         if self.enabled:
             from tqdm import tqdm
-            per_epoch = math.ceil(len(trainer.train_loader) / trainer.spec["accumulate"])
+            per_epoch = math.ceil(len(trainer.train_loader) / trainer.train_cfg["accumulate"])
             self.bar = tqdm(total=per_epoch, desc=f"epoch {trainer.epoch + 1}", leave=False, dynamic_ncols=True)
 
     def on_batch_end(self, trainer, logs: dict) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if trainer.step % trainer.spec["log_every"] == 0 and "loss" in logs:
+            if trainer.step % trainer.train_cfg["log_every"] == 0 and "loss" in logs:
                 self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", phase=logs["phase"])
 
     def on_epoch_end(self, trainer) -> None:

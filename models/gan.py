@@ -120,8 +120,8 @@ class Generator(nn.Module):
 @register("model", "gan")
 class LipschitzGAN(Model):
     def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, base_filters: int = 64,
-                 constraint: Constraint = "sn", sn_iterations: int = 5, loss: CriticLoss = "wgan", gp_weight: float = 10.0,
-                 gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
+                 constraint: Constraint = "sn", sn_iterations: int = 5, loss: CriticLoss = "wgan",
+                 gp_weight: float = 10.0, gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
         super().__init__()
         if n_critic < 1 or sn_iterations < 1:
             raise ValueError(f"n_critic and sn_iterations must be >= 1, got {n_critic} and {sn_iterations}")

@@ -91,7 +91,7 @@ def test_title_lm_reads_only_training_titles_in_the_pair_files_vocabulary(tmp_pa
                                                 {"split": "test", "title": "很好"}])
     splits = title_lm(path=str(titles), vocab_path=str(pairs), min_count=1)
     assert splits["model_args"]["vocab"] == text_pairs(path=str(pairs), min_count=1)["model_args"]["vocab"]
-    assert set(splits) == {"train", "model_args"} and len(splits["train"]["tgt"]) == 1  # the training title only
+    assert set(splits) == {"train", "model_args"} and len(splits["train"]["tgt"]) == 1  # the one training title
     tok = CharTokenizer(splits["model_args"]["vocab"])
     assert splits["train"]["tgt"][0].tolist() == tok.encode_title("天气论")  # 论 is unknown: not in the pairs' train
     assert UNK in splits["train"]["tgt"][0].tolist()
