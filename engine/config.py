@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 import registry
+from data import DEFAULT_DATASET
 from engine.schema import (MAX_DEPTH, MAX_FILE_BYTES, MAX_LOSS_WEIGHTS, check_limits, check_run_name,
                            check_sample_args, check_value, require_str_keys, validate_fields, validate_named)
 from engine.strict_yaml import Loader, Refused, yaml_problem
@@ -56,6 +57,7 @@ SECTIONS = ("model", "data", "optim", "scheduler", "loss_weights", "train", "cal
 
 @dataclasses.dataclass
 class TrainSpec:
+    """Keys of the train section: the schema of the Trainer's options (a ``Literal`` is a choice)."""
     epochs: int = 1
     max_steps: int | None = None          # stop after this many optimizer updates (overrides epochs)
     batch_size: int = 128
@@ -83,13 +85,13 @@ class TrainSpec:
 @dataclasses.dataclass
 class DataSpec:
     """Keys of the data section handled by the engine rather than by the dataset function."""
-    name: str = "mnist_sample"
+    name: str = DEFAULT_DATASET  # the embedded sample (data/__init__.py)
     # test (the blog's: validate on the test split) | holdout (carved from train) | split (the dataset's own)
     val: Literal["test", "holdout", "split", "none"] = "test"
-    val_size: int = 5000       # images held out of train when val = holdout
+    val_size: int = 5000       # samples held out of train when val = holdout
     split_seed: int = 0        # seed of the holdout split (independent of train.seed)
-    limit_train: int | None = None   # use only the first N training images (quick runs, tests)
-    limit_eval: int | None = None    # use only the first N validation/test images
+    limit_train: int | None = None   # use only the first N training samples (quick runs, tests)
+    limit_eval: int | None = None    # use only the first N validation/test samples
 
 
 # ----------------------------------------------------------------------------------------------- YAML
