@@ -18,7 +18,8 @@ from torchvision.utils import save_image
 from engine import checkpoint
 from engine.build import model_from_state, resolve_device
 from engine.cli import OneLineParser, user_errors_exit_2
-from engine.config import check_sample_args, parse_value
+from engine.config import parse_value
+from engine.schema import check_sample_args
 from errors import CheckpointError, ConfigError
 
 MAX_SAMPLES = 100_000

@@ -71,10 +71,10 @@ def _main(argv: list[str] | None) -> int:
     return code
 
 
-def trainer_for(config: dict, run_dir: Path, resume_spec: str | None):
+def trainer_for(config: dict, run_dir: Path, resume_from: str | None):
     trainer = build_trainer(config, run_dir)
-    if resume_spec:
-        path = resume(trainer, resume_spec)
+    if resume_from:
+        path = resume(trainer, resume_from)
         if trainer.dist.is_main and path is not None:
             print(f"resumed from {path} at epoch {trainer.epoch}, update {trainer.step}", flush=True)
     return trainer

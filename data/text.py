@@ -198,8 +198,8 @@ def text_pairs(path: str | None = None, file: str = "lcsts.jsonl", root: str | N
     engine's ``data.val: split`` uses the file's own val split). The vocabulary is built from the training
     sources and titles with ``min_count``, unless ``vocab`` is given (e.g. a checkpoint's ``model.vocab``).
 
-    Returns the splits plus ``model_args: {vocab, ...}`` for the model config and ``texts`` (the raw pairs of
-    each split, for scoring against the untokenised references)."""
+    Returns the splits plus ``model_args: {vocab}`` for the model config. The raw pairs, for scoring against
+    the untokenised references, are ``read_pairs(pairs_file(path, file, root))``."""
     source = pairs_file(path, file, root)
     return pairs_to_splits(read_pairs(source), str(source), min_count, max_src_len, max_tgt_len, vocab)
 
@@ -215,7 +215,9 @@ def train_tokenizer(train_pairs: list[tuple[str, str]], min_count: int, normaliz
 
 def pairs_to_splits(pairs: dict[str, list[tuple[str, str]]], source: str, min_count: int, max_src_len: int,
                     max_tgt_len: int, vocab: str | None) -> dict:
-    """The splits as id tensors (each text normalised once, for the vocabulary and the ids alike)."""
+    """The id tensors of the train/val/test pairs (``source`` names them in errors), encoded with ``vocab``
+    or the vocabulary of the training pairs, plus ``model_args: {vocab}``. Each text is normalised once, for
+    the vocabulary and the ids alike."""
     if max_src_len < 1 or max_tgt_len < 1:
         raise ConfigError(f"data.max_src_len and data.max_tgt_len must be >= 1, got {max_src_len}, {max_tgt_len}")
     if not pairs.get("train"):
@@ -229,7 +231,6 @@ def pairs_to_splits(pairs: dict[str, list[tuple[str, str]]], source: str, min_co
                                                          normalized=True)}
                     for name, rows in normal.items()}
     splits["model_args"] = {"vocab": tokenizer.vocab}
-    splits["texts"] = dict(pairs)
     return splits
 
 
@@ -260,9 +261,17 @@ def title_lm(path: str | None = None, file: str = "extra_csl_titles_only.jsonl",
 def fake_text_pairs(n_train: int = 64, n_val: int = 16, n_test: int = 16, alphabet: int = 40, src_len: int = 30,
                     tgt_len: int = 8, stride: int = 3, seed: int = 0, min_count: int = 1, max_src_len: int = 400,
                     max_tgt_len: int = 50, vocab: str | None = None) -> dict:
-    """Random text pairs for smoke tests (like ``fake`` for images): each source is ``src_len`` random
-    characters of the first ``alphabet`` CJK ideographs (lengths vary down to a third) and its title is
-    every ``stride``-th character of it, up to ``tgt_len``: a task a working model learns (copying),
+    """Random text pairs for smoke tests (like ``fake`` for images): ``fake_pairs`` encoded as ``text_pairs``
+    encodes a file."""
+    pairs = fake_pairs(n_train, n_val, n_test, alphabet, src_len, tgt_len, stride, seed)
+    return pairs_to_splits(pairs, "fake_text_pairs", min_count, max_src_len, max_tgt_len, vocab)
+
+
+def fake_pairs(n_train: int = 64, n_val: int = 16, n_test: int = 16, alphabet: int = 40, src_len: int = 30,
+               tgt_len: int = 8, stride: int = 3, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
+    """{split: [(src, tgt), ...]} of random text, as ``read_pairs`` gives a file's: each source is ``src_len``
+    random characters of the first ``alphabet`` CJK ideographs (lengths vary down to a third) and its title
+    is every ``stride``-th character of it, up to ``tgt_len``: a task a working model learns (copying),
     deterministic in ``seed``."""
     g = torch.Generator().manual_seed(seed)
     chars = [chr(0x4E00 + i) for i in range(alphabet)]
@@ -275,8 +284,7 @@ def fake_text_pairs(n_train: int = 64, n_val: int = 16, n_test: int = 16, alphab
             out.append((src, src[::stride][:tgt_len]))
         return out
 
-    pairs = {"train": rows(n_train), "val": rows(n_val), "test": rows(n_test)}
-    return pairs_to_splits(pairs, "fake_text_pairs", min_count, max_src_len, max_tgt_len, vocab)
+    return {"train": rows(n_train), "val": rows(n_val), "test": rows(n_test)}
 
 
 def unk_rate(ids: torch.Tensor) -> float:

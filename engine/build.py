@@ -1,7 +1,6 @@
 """From a resolved config to a ready Trainer: device, seeds, data, model, optimizers, callbacks."""
 from __future__ import annotations
 
-import math
 import os
 import random
 from pathlib import Path
@@ -15,6 +14,7 @@ from engine import checkpoint, distributed
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer
+from engine.typecheck import conform_kwargs
 from errors import CheckpointError, ConfigError, DataError
 from optim.torch_optimizers import build_scheduler
 
@@ -48,8 +48,8 @@ def load_dataset(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     Besides its splits a dataset may return ``model_args``: values the model's config takes from the data
     (e.g. a text vocabulary), filled into the model section's null keys by ``fill_model_args``."""
     engine_keys = {f for f in DataSpec.__dataclass_fields__}
-    kwargs = {k: v for k, v in data_cfg.items() if k not in engine_keys}
-    return registry.lookup("dataset", data_cfg["name"])(**kwargs)
+    fn = registry.lookup("dataset", data_cfg["name"])
+    return fn(**conform_kwargs(fn, {k: v for k, v in data_cfg.items() if k not in engine_keys}))
 
 
 def split_size(split: dict[str, torch.Tensor]) -> int:
@@ -75,7 +75,6 @@ def build_splits(data_cfg: dict) -> dict[str, dict[str, torch.Tensor]]:
     dataset's ``model_args`` when it gives any."""
     splits = load_dataset(data_cfg)
     model_args = splits.pop("model_args", {})
-    splits.pop("texts", None)
     train, test = splits["train"], splits.get("test")
     out = {"model_args": model_args} if model_args else {}
     if data_cfg["val"] == "split":
@@ -143,12 +142,12 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-def _meta_model(cls, spec: dict):
+def _meta_model(cls, kwargs: dict):
     """The model built on the ``meta`` device (shapes, no memory, no random draws), or None for a model whose
     constructor cannot run there (one that computes with its weights while it is built, e.g. spectral norm)."""
     try:
         with torch.device("meta"):
-            return cls(**spec)
+            return cls(**kwargs)
     except (ValueError, TypeError):
         raise
     except Exception:
@@ -168,16 +167,16 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
     before it is built. ``what`` names the config's origin in messages."""
     load_plugins()
     device = torch.device(device)
-    spec = {k: v for k, v in config["model"].items() if k != "name"}
     cls = registry.lookup("model", config["model"]["name"])
+    kwargs = conform_kwargs(cls, {k: v for k, v in config["model"].items() if k != "name"})
     try:
-        shell = _meta_model(cls, spec)
+        shell = _meta_model(cls, kwargs)
     except (ValueError, TypeError) as e:  # the model's own argument checks (e.g. an unknown choice)
         raise ConfigError(f"{what}: {e}") from None
     if shell is not None:
         need, free = _weights_bytes(shell), available_memory(device)
         if free is not None and need > free:
-            ints = {k: v for k, v in spec.items() if isinstance(v, int) and not isinstance(v, bool)}
+            ints = {k: v for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool)}
             largest = max(ints, key=ints.get) if ints else None
             setting = f" (largest size setting: model.{largest}={ints[largest]})" if largest else ""
             raise ConfigError(f"{what}: the {config['model']['name']} model{setting} needs {_gb(need)} for its "
@@ -186,7 +185,7 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
         if shapes_of is not None:
             check_weights_fit(shell, *shapes_of)
     try:
-        model = cls(**spec)
+        model = cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{what}: {e}") from None
     except (MemoryError, RuntimeError) as e:
@@ -200,25 +199,20 @@ def build_model(config: dict, device: torch.device | str = "cpu", what: str = "m
 
 
 def check_data_fits_model(config: dict, splits: dict) -> None:
-    """Refuse, before the model is built, a model section whose input size disagrees with the dataset's
-    images (``model.image_shape``, ``model.in_dim``, ``model.image_size`` + ``channels``): the first batch
-    would otherwise end in a matrix-size traceback. Call it after ``fill_model_args``; models without these
-    keys (text models) are not checked."""
+    """Refuse, before the model is built, a model section whose input size disagrees with the inputs ``x``
+    of the training split (the model class's ``input_mismatch``, models/base.py, says which setting and the
+    fix): the first batch would otherwise end in a matrix-size traceback. Call it after ``fill_model_args``;
+    data without ``x`` (text pairs) is not checked."""
     x = splits.get("train", {}).get("x")
     if x is None or x.dim() < 2:
         return
-    shape, m, name = [int(s) for s in x.shape[1:]], config["model"], config["data"]["name"]
-    given = f"dataset {name!r} gives images of shape {shape}"
-    if isinstance(m.get("image_shape"), (list, tuple)) and [int(s) for s in m["image_shape"]] != shape:
-        raise ConfigError(f"model.image_shape={list(m['image_shape'])} but {given}; set "
-                          f"model.image_shape=[{','.join(map(str, shape))}] (or change the data)")
-    if isinstance(m.get("in_dim"), int) and m["in_dim"] != math.prod(shape):
-        raise ConfigError(f"model.in_dim={m['in_dim']} but {given} ({math.prod(shape)} values); set "
-                          f"model.in_dim={math.prod(shape)}")
-    if isinstance(m.get("image_size"), int) and isinstance(m.get("channels"), int) and len(shape) == 3 \
-            and [m["channels"], m["image_size"], m["image_size"]] != shape:
-        raise ConfigError(f"model.channels={m['channels']}, model.image_size={m['image_size']} but {given}; "
-                          f"set model.channels={shape[0]} and model.image_size={shape[1]}")
+    cls = registry.lookup("model", config["model"]["name"])
+    shape = [int(s) for s in x.shape[1:]]
+    mismatch = getattr(cls, "input_mismatch", None)
+    problem = mismatch(config["model"], shape) if mismatch is not None else None
+    if problem is not None:
+        setting, fix = problem
+        raise ConfigError(f"{setting} but dataset {config['data']['name']!r} gives images of shape {shape}; {fix}")
 
 
 def check_weights_fit(model, weights: dict, source: str) -> None:
@@ -251,7 +245,8 @@ def build_callbacks(config: dict) -> list:
         if wanted[n] is False:
             continue
         try:
-            cb = registry.lookup("callback", n)(**wanted[n])
+            cls = registry.lookup("callback", n)
+            cb = cls(**conform_kwargs(cls, wanted[n]))
         except ValueError as e:  # the callback's own argument checks
             raise ConfigError(f"callbacks.{n}: {e}") from None
         cb.registry_name = n  # its key in checkpoints
@@ -280,10 +275,8 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     if t["init_from"]:
         init_weights(model, config, t["init_from"])
     groups = model.optimizer_groups()
-    optim_kwargs = {k: v for k, v in config["optim"].items() if k != "name"}
-    if "betas" in optim_kwargs:
-        optim_kwargs["betas"] = tuple(optim_kwargs["betas"])
     opt_cls = registry.lookup("optimizer", config["optim"]["name"])
+    optim_kwargs = conform_kwargs(opt_cls, {k: v for k, v in config["optim"].items() if k != "name"})
     try:
         optimizers = {name: opt_cls(params, **optim_kwargs) for name, params in groups.items()}
     except ValueError as e:  # torch's and our optimizers check their hyperparameters (lr < 0, betas, ...)
@@ -335,20 +328,21 @@ def require_same_model(state: dict, config: dict, what: str, alternative: str) -
                               f"{alternative}")
 
 
-def resume(trainer: Trainer, spec: str) -> Path | None:
-    """Load ``spec`` (a path, or ``auto`` for the run folder's newest readable checkpoint) into the trainer.
+def resume(trainer: Trainer, path_or_auto: str) -> Path | None:
+    """Load a checkpoint into the trainer: ``path_or_auto`` is its path, or ``auto`` for the run folder's
+    newest readable checkpoint.
     A checkpoint made with a different model config, optimizer or schedule is refused, naming the differing
     keys; changed optimizer hyperparameters (``optim.lr``, ``weight_decay``, ``betas``, ...) are applied to
     the restored optimizer, with one line saying so. ``auto`` on a folder with no checkpoint file at all (a
     run killed before its first save) starts from update 0 and returns None."""
-    if spec == "auto":
+    if path_or_auto == "auto":
         if not any((trainer.run_dir / n).exists() for n in ("last.pt", "last.prev.pt")):
             print(f"note: {trainer.run_dir} holds no checkpoint yet (stopped before its first save); "
                   f"starting from update 0", flush=True)
             return None
         path, state = checkpoint.find_resumable(trainer.run_dir)
     else:
-        path, state = Path(spec), checkpoint.load(spec, expect="resume")
+        path, state = Path(path_or_auto), checkpoint.load(path_or_auto, expect="resume")
     require_same_model(state, trainer.config, str(path), " or start a new run with train.run_name=<new name>")
     changed = optimizer_changes(state["config"], trainer.config, str(path))
     trainer.load_state_dict(state)

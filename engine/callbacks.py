@@ -1,9 +1,5 @@
-"""Callbacks: code the Trainer runs at fixed points of the loop (the Keras hooks plus a few).
-
-Hooks: on_train_begin/end, on_epoch_begin/end, on_batch_begin/end (one "batch" = one optimizer update,
-possibly several accumulated micro-batches), on_before_optimizer_step, on_validation_end (metrics dict,
-which a callback may extend), on_save_checkpoint (the state about to be written). State that must survive
-a resume goes through state_dict/load_state_dict.
+"""The engine's callbacks: code the Trainer runs at fixed points of the loop (the Keras hooks plus a few;
+the hooks and the ``Callback`` base class are in callback_base.py).
 
 Registered here, by the name used under ``callbacks:`` in a config: ``ema``, ``samples``, ``metrics``,
 ``checkpoint``, ``progress`` (``evaluate`` and ``set_value`` live in engine/experiment_callbacks.py). The
@@ -25,33 +21,14 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch.optim.swa_utils import AveragedModel
 
 import registry
+from callback_base import Callback
 from errors import ConfigError
-
-
-class Callback:
-    # True for callbacks that only observe and write (logs, samples, checkpoints, progress): under torchrun
-    # they run on rank 0 alone. Callbacks that change training (EMA, set_value) run on every rank.
-    main_process_only = False
-
-    def on_train_begin(self, trainer) -> None: ...
-    def on_train_end(self, trainer) -> None: ...
-    def on_epoch_begin(self, trainer) -> None: ...
-    def on_epoch_end(self, trainer) -> None: ...
-    def on_batch_begin(self, trainer) -> None: ...
-    def on_batch_end(self, trainer, logs: dict) -> None: ...
-    def on_before_optimizer_step(self, trainer, phase: str) -> None: ...
-    def on_validation_end(self, trainer, metrics: dict) -> None: ...
-    def on_save_checkpoint(self, trainer, state: dict) -> None: ...
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 @registry.register("callback", "ema")
@@ -191,10 +168,8 @@ class MetricsLogger(Callback):
         self._t0 = self._t_interval = time.time()
 
     def log(self, trainer, record: dict) -> None:
-        """Write one record (e.g. an event of another callback) to metrics.jsonl and TensorBoard."""
-        self._write(trainer, record)
-
-    def _write(self, trainer, record: dict) -> None:
+        """Write one record (this callback's metrics, or an event of another callback such as set_value) to
+        metrics.jsonl and TensorBoard, stamped with the update and epoch."""
         record = {"step": trainer.step, "epoch": trainer.epoch, **record}
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()
@@ -231,7 +206,7 @@ class MetricsLogger(Callback):
                 bucket[k] = bucket.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
             bucket["_samples"] = bucket.get("_samples", 0) + logs["samples"]
-        if trainer.step % trainer.spec["log_every"] == 0:
+        if trainer.step % trainer.train_cfg["log_every"] == 0:
             counts, elapsed = self._interval.pop("_counts"), time.time() - self._t_interval
             samples = self._interval.pop("_samples")
             record = {f"train/{k}": float(v) / counts[k] for k, v in self._interval.items()}
@@ -242,12 +217,12 @@ class MetricsLogger(Callback):
             # loss weights are mutable during training (set_value): log the ones in force
             record.update({f"weight/{k}": float(v) for k, v in trainer.loss_weights.items()})
             record["train/samples_per_s"] = samples / max(elapsed, 1e-9)
-            self._write(trainer, record)
+            self.log(trainer, record)
             self._interval, self._t_interval = {}, time.time()
 
     def on_validation_end(self, trainer, metrics: dict) -> None:
         self._last_val.update(metrics)
-        self._write(trainer, dict(metrics))
+        self.log(trainer, dict(metrics))
 
     def on_epoch_end(self, trainer) -> None:
         counts = self._epoch.pop("_counts", {})
@@ -261,7 +236,7 @@ class MetricsLogger(Callback):
         if self.print_epochs:
             shown = " ".join(f"{k} {v:.5g}" for k, v in row.items()
                              if k.startswith(("train/", "val")) and isinstance(v, float))
-            print(f"epoch {row['epoch']}/{trainer.spec['epochs']} step {trainer.step} {shown} "
+            print(f"epoch {row['epoch']}/{trainer.train_cfg['epochs']} step {trainer.step} {shown} "
                   f"({row['wall_s']} s)", flush=True)
         self._epoch = {}
 
@@ -334,10 +309,8 @@ class Checkpoint(Callback):
     training, e.g. a GAN's Fréchet distance against iterations (cheaper than computing it inside the run)."""
     main_process_only = True
 
-    def __init__(self, monitor: str | None = None, mode: str = "min", ties_win: bool = False,
+    def __init__(self, monitor: str | None = None, mode: Literal["min", "max"] = "min", ties_win: bool = False,
                  snapshot_every: int = 0):
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be min or max, got {mode!r}")
         if snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0 (0 = off), got {snapshot_every}")
         self.monitor, self.mode, self.ties_win, self.snapshot_every = monitor, mode, ties_win, snapshot_every
@@ -390,13 +363,13 @@ class Progress(Callback):
     def on_epoch_begin(self, trainer) -> None:
         if self.enabled:
             from tqdm import tqdm
-            per_epoch = math.ceil(len(trainer.train_loader) / trainer.spec["accumulate"])
+            per_epoch = math.ceil(len(trainer.train_loader) / trainer.train_cfg["accumulate"])
             self.bar = tqdm(total=per_epoch, desc=f"epoch {trainer.epoch + 1}", leave=False, dynamic_ncols=True)
 
     def on_batch_end(self, trainer, logs: dict) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if trainer.step % trainer.spec["log_every"] == 0 and "loss" in logs:
+            if trainer.step % trainer.train_cfg["log_every"] == 0 and "loss" in logs:
                 self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", phase=logs["phase"])
 
     def on_epoch_end(self, trainer) -> None:

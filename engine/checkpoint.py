@@ -150,7 +150,8 @@ def check_structure(ckpt: Any, path: str | Path, expect: str = "any") -> None:
             raise CheckpointError(f"checkpoint {path}: {key!r} is a {type(ckpt[key]).__name__}, not a "
                                   f"{kind.__name__}; {_FIX}")
     if "config" in ckpt:
-        from engine.config import load_plugins, validate_named
+        from engine.config import load_plugins
+        from engine.schema import validate_named
 
         model_cfg = ckpt["config"].get("model")
         if not isinstance(model_cfg, dict):
@@ -206,10 +207,10 @@ def find_resumable(run_dir: str | Path) -> tuple[Path, dict]:
                           + (f": {errors[-1]}" if errors else "; start without --resume"))
 
 
-def resolve_run_checkpoint(spec: str | Path, prefer: tuple[str, ...] = ("best.pt", "last.pt")) -> Path:
+def resolve_run_checkpoint(path_or_run: str | Path, prefer: tuple[str, ...] = ("best.pt", "last.pt")) -> Path:
     """A checkpoint file as given, or the first of ``prefer`` found in a run folder (for sampling, evaluation
     and figure scripts, which accept either)."""
-    path = Path(spec)
+    path = Path(path_or_run)
     if path.is_file():
         return path
     if path.is_dir():

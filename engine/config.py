@@ -19,24 +19,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import inspect
 import pkgutil
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 import registry
-from engine.schema import (CHOICES, MAX_DEPTH, MAX_FILE_BYTES, MAX_LOSS_WEIGHTS, RANGES, check_limits,  # noqa: F401
-                           check_run_name, check_sample_args, check_value, matches, short, signature_schema,
-                           suggest, type_name)
+from data import DEFAULT_DATASET
+from engine.schema import (MAX_DEPTH, MAX_FILE_BYTES, MAX_LOSS_WEIGHTS, check_limits, check_run_name,
+                           check_sample_args, check_value, require_str_keys, validate_fields, validate_named)
 from engine.strict_yaml import Loader, Refused, yaml_problem
+from engine.typecheck import short, suggest
 from errors import ConfigError
 
 PLUGIN_PACKAGES = ("models", "data", "optim", "losses", "metrics")
-# the engine's own registered callbacks (a config names them under callbacks:)
-ENGINE_PLUGINS = ("engine.callbacks", "engine.experiment_callbacks", "engine.text_callbacks")
+# the engine's own registered callbacks (a config names them under callbacks:); a model's own callbacks live
+# in its package (models/seq2seq_callbacks.py) and come with PLUGIN_PACKAGES
+ENGINE_PLUGINS = ("engine.callbacks", "engine.experiment_callbacks")
 
 
 def load_plugins() -> None:
@@ -56,6 +57,7 @@ SECTIONS = ("model", "data", "optim", "scheduler", "loss_weights", "train", "cal
 
 @dataclasses.dataclass
 class TrainSpec:
+    """Keys of the train section: the schema of the Trainer's options (a ``Literal`` is a choice)."""
     epochs: int = 1
     max_steps: int | None = None          # stop after this many optimizer updates (overrides epochs)
     batch_size: int = 128
@@ -64,7 +66,7 @@ class TrainSpec:
     accumulate: int = 1                   # micro-batches per optimizer update ("soft batch")
     grad_clip: float | None = None        # max global grad norm; None = no clipping (norm still logged)
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
-    amp: str = "off"                      # off | bf16 | fp16 (CUDA only) | auto (bf16 where native); bare off = false
+    amp: Literal["off", "bf16", "fp16", "auto"] = "off"  # fp16: CUDA only; auto: bf16 where native; bare off = false
     seed: int = 0
     deterministic: bool = False
     threads: int | None = None            # torch.set_num_threads; None = torch's default
@@ -74,7 +76,7 @@ class TrainSpec:
     eval_every: int = 1                   # evaluate every N epochs (0 = only at the end)
     log_every: int = 50                   # optimizer updates between train-metric log lines
     checkpoint_every: int = 0             # also save last.pt every N updates (0 = epoch ends only)
-    nonfinite: str = "stop"               # stop | skip: what a non-finite loss does
+    nonfinite: Literal["stop", "skip"] = "stop"  # what a non-finite loss does
     out_dir: str = "runs"
     run_name: str | None = None           # default: the config file's stem
     init_from: str | None = None          # start from this checkpoint's weights (same model config); not a resume
@@ -83,12 +85,13 @@ class TrainSpec:
 @dataclasses.dataclass
 class DataSpec:
     """Keys of the data section handled by the engine rather than by the dataset function."""
-    name: str = "mnist_sample"
-    val: str = "test"          # test (blog: validate on the test split) | holdout | split (the dataset's own) | none
-    val_size: int = 5000       # images held out of train when val = holdout
+    name: str = DEFAULT_DATASET  # the embedded sample (data/__init__.py)
+    # test (the blog's: validate on the test split) | holdout (carved from train) | split (the dataset's own)
+    val: Literal["test", "holdout", "split", "none"] = "test"
+    val_size: int = 5000       # samples held out of train when val = holdout
     split_seed: int = 0        # seed of the holdout split (independent of train.seed)
-    limit_train: int | None = None   # use only the first N training images (quick runs, tests)
-    limit_eval: int | None = None    # use only the first N validation/test images
+    limit_train: int | None = None   # use only the first N training samples (quick runs, tests)
+    limit_eval: int | None = None    # use only the first N validation/test samples
 
 
 # ----------------------------------------------------------------------------------------------- YAML
@@ -169,81 +172,12 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ validation
-def _plain_default(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _require_str_keys(section: str, node: dict) -> None:
-    for key in node:
-        if not isinstance(key, str):
-            raise ConfigError(f"{section}: key {short(key)} is a {type(key).__name__}; keys are names "
-                              f"(write it as a string)")
-
-
-def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | None = None,
-                   fill_defaults: bool = True, default_name: str | None = None) -> dict:
-    """Check a ``name:`` section against the registered constructor; return it with defaults filled in.
-
-    ``extra`` maps engine-handled keys of the section to (annotation, default)."""
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
-        raise ConfigError(f"{section} must be a mapping with a 'name' key, got {short(node)}")
-    _require_str_keys(section, node)
-    node = dict(node)
-    name = node.get("name", default_name)
-    if name is None:
-        raise ConfigError(f"{section}.name is missing; registered {kind}s: {', '.join(registry.names(kind))}")
-    if not isinstance(name, str):
-        raise ConfigError(f"{section}.name must be str, got {short(name)}")
-    try:
-        fn = registry.lookup(kind, name)
-    except KeyError:
-        raise ConfigError(f"{section}.name {short(name)} is not a registered {kind}"
-                          f"{suggest(name, registry.names(kind), 'registered')}") from None
-    params, hints, var_kw = signature_schema(fn)
-    extra = extra or {}
-    out = {"name": name}
-    for key, value in node.items():
-        if key == "name":
-            continue
-        dotted = f"{section}.{key}"
-        if key in extra:
-            check_value(dotted, value, extra[key][0])
-        elif key in params:
-            check_value(dotted, value, hints.get(key, params[key].annotation))
-        elif not var_kw:
-            raise ConfigError(f"unknown key {section}.{key[:80]}"
-                              f"{suggest(key, list(params) + list(extra) + ['name'])}")
-        else:
-            check_value(dotted, value, Any)
-        out[key] = value
-    for key, p in params.items():
-        if key not in out and p.default is inspect.Parameter.empty:
-            raise ConfigError(f"{section}.{key} is required by {kind} {name!r}; add it to the config")
-        if fill_defaults and key not in out:
-            out[key] = _plain_default(p.default)
-    if fill_defaults:
-        for key, (_, default) in extra.items():
-            out.setdefault(key, default)
-    return out
-
-
-def _validate_dataclass(section: str, node: Any, cls) -> dict:
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
-        raise ConfigError(f"{section} must be a mapping, got {short(node)}")
-    _require_str_keys(section, node)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    if cls is TrainSpec and node.get("amp") is False:  # YAML 1.1 reads a bare ``off`` as false
-        node = {**node, "amp": "off"}
-    for key, value in node.items():
-        if key not in fields:
-            raise ConfigError(f"unknown key {section}.{key[:80]}{suggest(key, fields)}")
-        check_value(f"{section}.{key}", value, hints[key])
-    return {**dataclasses.asdict(cls()), **node}
+def _bare_off(train: Any) -> Any:
+    """The train section with ``amp: false`` read as ``off``: YAML 1.1 reads a bare ``off`` as false, and
+    configs written by older code hold it so."""
+    if isinstance(train, dict) and train.get("amp") is False:
+        return {**train, "amp": "off"}
+    return train
 
 
 def check_loss_weights(weights: dict, terms: set[str]) -> None:
@@ -264,7 +198,7 @@ def _validate_callbacks(callbacks: Any, model_name: str) -> dict:
         callbacks = {}
     if not isinstance(callbacks, dict):
         raise ConfigError(f"callbacks must map callback names to their settings, got {short(callbacks)}")
-    _require_str_keys("callbacks", callbacks)
+    require_str_keys("callbacks", callbacks)
     out = {}
     for name, settings in callbacks.items():
         if settings is False:  # "callbacks.samples: false" switches a default callback off
@@ -295,7 +229,7 @@ def validate(cfg: dict) -> dict:
             raise ConfigError(f"unknown top-level key {short(key)}{suggest(key, SECTIONS)}")
     data_extra = {f.name: (typing.get_type_hints(DataSpec)[f.name], f.default)
                   for f in dataclasses.fields(DataSpec) if f.name != "name"}
-    sched_extra = {"warmup_steps": (int, 0), "interval": (str, "step")}
+    sched_extra = {"warmup_steps": (int, 0), "interval": (Literal["step", "epoch"], "step")}
     resolved = {
         "model": validate_named("model", cfg.get("model"), "model"),
         "data": validate_named("data", cfg.get("data"), "dataset", extra=data_extra,
@@ -305,14 +239,14 @@ def validate(cfg: dict) -> dict:
                                 default_name="adam"),
         "scheduler": validate_named("scheduler", cfg.get("scheduler"), "scheduler", extra=sched_extra,
                                     fill_defaults=False, default_name="none"),
-        "train": _validate_dataclass("train", cfg.get("train"), TrainSpec),
+        "train": validate_fields("train", _bare_off(cfg.get("train")), TrainSpec),
     }
     resolved["scheduler"].setdefault("warmup_steps", 0)
     resolved["scheduler"].setdefault("interval", "step")
     weights = cfg.get("loss_weights") or {}
     if not isinstance(weights, dict):
         raise ConfigError(f"loss_weights must map loss names to numbers, got {short(weights)}")
-    _require_str_keys("loss_weights", weights)
+    require_str_keys("loss_weights", weights)
     if len(weights) > MAX_LOSS_WEIGHTS:
         raise ConfigError(f"loss_weights has {len(weights):,} keys, more than {MAX_LOSS_WEIGHTS}; give one "
                           f"per loss term of the model")

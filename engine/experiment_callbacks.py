@@ -1,35 +1,28 @@
-"""The blog's experiment callbacks (kexue.fm/archives/5765): ``evaluate`` (any metric computed by a user
-function, for keeping the best checkpoint) and ``set_value`` (change a loss weight or a model attribute at a
+"""The blog's experiment callbacks (kexue.fm/archives/5765): ``evaluate`` (any registered metric function,
+for keeping the best checkpoint) and ``set_value`` (change a loss weight or a model attribute at a
 given epoch or update). The core callbacks are in engine/callbacks.py.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 import registry
+from callback_base import Callback
 from data.loader import InMemoryLoader
-from engine.callbacks import EMA, Callback, MetricsLogger
+from engine.callbacks import EMA, MetricsLogger
 from engine.evaluation import batches_on, evaluation_mode
 from errors import ConfigError
 
 
 # ------------------------------------------------------------------------------ user-defined metrics
 # A metric is any function ``fn(model, batches) -> float`` registered with ``@registry.register("metric",
-# name)`` in a module of models/, data/, optim/ or losses/ (imported by engine.config.load_plugins), e.g. next
-# to the model it evaluates. ``batches`` iterates once over the split's batches (dicts of tensors already on
-# the model's device); the model is in eval mode, gradients are off and the RNG is forked and seeded as in
-# engine/evaluation.py. ``callbacks.evaluate.metrics: [name, ...]`` adds ``val/<name>`` to every validation.
-
-
-@registry.register("metric", "accuracy")
-def accuracy(model, batches) -> float:
-    """Fraction of samples with argmax(model(x)) == y: the blog's Evaluate. Needs ``forward(x)`` to return
-    logits (N, classes)."""
-    correct, total = 0, 0
-    for batch in batches:
-        correct += int((model(batch["x"]).argmax(dim=1) == batch["y"]).sum())
-        total += len(batch["y"])
-    return correct / max(total, 1)
+# name)`` in a module of metrics/ (shared ones: metrics/classification.py's ``accuracy``), or of models/, data/,
+# optim/ or losses/ next to the model it evaluates (all imported by engine.config.load_plugins). ``batches``
+# iterates once over the split's batches (dicts of tensors already on the model's device); the model is in eval
+# mode, gradients are off and the RNG is forked and seeded as in engine/evaluation.py.
+# ``callbacks.evaluate.metrics: [name, ...]`` adds ``val/<name>`` to every validation.
 
 
 def compute_metric(fn, model, loader, device: torch.device) -> float | dict[str, float]:
@@ -61,7 +54,7 @@ class Evaluate(Callback):
         if unknown:
             raise ConfigError(f"callbacks.evaluate.metrics: {', '.join(map(repr, unknown))} not a registered "
                               f"metric (registered: {', '.join(known)}); register a function with "
-                              f"@register('metric', name) in a module of models/")
+                              f"@register('metric', name) in a module of metrics/ or models/")
         self.fns = {name: registry.lookup("metric", name) for name in metrics}
         if train_every < 0:
             raise ConfigError(f"callbacks.evaluate.train_every must be >= 0 (0 = never), got {train_every}")
@@ -117,12 +110,10 @@ class SetValue(Callback):
 
     TARGETS = ("loss_weights.", "model.")
 
-    def __init__(self, target: str, at: dict[int, float], unit: str = "epoch"):
+    def __init__(self, target: str, at: dict[int, float], unit: Literal["epoch", "step"] = "epoch"):
         if not target.startswith(self.TARGETS) or target.endswith("."):
             raise ConfigError(f"callbacks.set_value.target must be loss_weights.<loss name> or "
                               f"model.<attribute>, got {target!r}")
-        if unit not in ("epoch", "step"):
-            raise ConfigError(f"callbacks.set_value.unit must be epoch or step, got {unit!r}")
         try:
             self.at = {int(k): float(v) for k, v in at.items()}
         except (TypeError, ValueError):

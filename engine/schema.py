@@ -1,45 +1,35 @@
-"""The config type checker: what a YAML value may be for an annotation, the value ranges, and size limits.
+"""The config schema beyond types: value ranges by key, size limits, and the check of a whole section.
 
 ``engine/config.py`` validates each section against a schema (a registered constructor's signature, or the
-``TrainSpec`` / ``DataSpec`` dataclasses); this module holds the checks that schema is made of:
+``TrainSpec`` / ``DataSpec`` dataclasses); engine/typecheck.py checks one value against its annotation. This
+module adds what depends on the key, not on the type:
 
-* ``matches(value, annotation)``: the type (``int`` is not ``bool``, ``float`` accepts ints, lists, tuples,
-  unions, literals, ``dict[K, V]`` keys and values);
 * ``RANGES``: the one table of numeric ranges by dotted key (``train.seed`` in [0, 2**32 - 1],
-  ``callbacks.ema.decay`` in [0, 1), ...), for the engine's keys and the engine's callbacks; a model checks
-  its own arguments in its constructor;
-* every number must be finite (NaN passes ``< 0`` checks, so it is refused here once for all keys), and an int
-  must fit torch's int64;
+  ``callbacks.ema.decay`` in [0, 1), ...), for the engine's keys and the engine's callbacks; a model, a dataset
+  or a callback of a plugin package checks its own ranges in its constructor;
 * ``check_limits``: nesting depth, string length and number of values of a whole parsed config, so a
-  50,000-deep list, a 10 MB string or an alias bomb is one line, not a RecursionError or an hour of work.
+  50,000-deep list, a 10 MB string or an alias bomb is one line, not a RecursionError or an hour of work;
+* ``validate_named`` / ``validate_fields``: a ``name:`` section against its registered constructor, an
+  engine section against its dataclass (unknown keys with the closest valid one, types, ranges, defaults).
 """
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
-import difflib
 import inspect
-import math
-import types
 import typing
 from typing import Any
 
 import registry
+from engine.typecheck import INT64, annotation, check_type, short, signature_schema, suggest
 from errors import ConfigError
 
 MAX_DEPTH = 32                 # nesting levels of a config (a real one has 4)
-MAX_STRING = 1 << 20           # characters of one string value or key (a seq2seq vocabulary is ~30 KB)
+MAX_STRING = 1 << 20           # characters of one string value or key (a text model's vocabulary is ~30 KB)
 MAX_VALUES = 100_000           # values in a whole config, aliases counted every time they are used
 MAX_FILE_BYTES = 4 << 20       # bytes of a config file
 MAX_LOSS_WEIGHTS = 1000        # keys of loss_weights (a model has a handful of loss terms)
-INT64 = 2 ** 63 - 1
 SEED_MAX = 2 ** 32 - 1         # numpy's seed range
 
-
-def short(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, so that a message stays one readable line."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +63,6 @@ def _number(x: float | None) -> str:
 
 
 POSITIVE = Range(1)
-NON_NEGATIVE = Range(0)
 SEED = Range(0, SEED_MAX)
 
 # Ranges by dotted key; None passes wherever the type allows it (max_steps: null = by epochs, ...).
@@ -102,108 +91,12 @@ RANGES: dict[str, Range] = {
     "callbacks.ema.decay": Range(0, 1, hi_open=True),
     "callbacks.checkpoint.snapshot_every": Range(0, meaning="0 = off"),
     "callbacks.evaluate.train_every": Range(0, meaning="0 = never"),
-    "callbacks.title_probe.n": POSITIVE,
-    "callbacks.title_probe.beam": POSITIVE,
-    "callbacks.title_probe.max_len": POSITIVE,
-    "callbacks.title_probe.excerpt": NON_NEGATIVE,
 }
-
-# Free-form strings with a fixed set of values.
-CHOICES = {
-    "train.amp": ("off", "bf16", "fp16", "auto"),
-    "train.nonfinite": ("stop", "skip"),
-    "data.val": ("test", "holdout", "split", "none"),
-    "scheduler.interval": ("step", "epoch"),
-}
-
-
-def type_name(ann: Any) -> str:
-    """A readable name of what YAML may hold for ``ann`` (tensor arms of a union are left out)."""
-    if ann is type(None):
-        return "null"
-    if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        arms = [a for a in typing.get_args(ann) if not (isinstance(a, type) and a.__module__.startswith("torch"))]
-        return " or ".join(type_name(a) for a in arms)
-    if isinstance(ann, type):
-        return ann.__name__
-    return str(ann).replace("typing.", "").replace("NoneType", "null")
-
-
-def matches(value: Any, ann: Any) -> bool:
-    """Whether a YAML value fits a type annotation. Unknown annotations accept anything."""
-    if ann is inspect.Parameter.empty or ann is Any:
-        return True
-    origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin in (typing.Union, types.UnionType):
-        return any(matches(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if ann is type(None) or ann is None:
-        return value is None
-    if ann is bool:
-        return isinstance(value, bool)
-    if ann is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if ann is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ann is str:
-        return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence) or ann in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args))
-        return not args or all(matches(v, args[0]) for v in value)
-    if origin is dict or ann is dict:
-        return isinstance(value, dict) and (not args or all(matches(k, args[0]) and matches(v, args[1])
-                                                             for k, v in value.items()))
-    if isinstance(ann, type) and ann.__module__.startswith("torch"):
-        return False  # tensors and modules cannot come from YAML
-    return True
-
-
-def signature_schema(fn) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
-    """(parameters, type hints, accepts **kwargs) of a registered constructor or function."""
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    params = dict(inspect.signature(target).parameters)
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: check names only
-        hints = {}
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    params = {n: p for n, p in params.items()
-              if n not in ("self", "params", "optimizer") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    return params, hints, var_kw
-
-
-def _bad_number(value: Any) -> str | None:
-    """Why a number somewhere in ``value`` is unusable (NaN, infinite, beyond int64), or None."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, bool):
-            continue
-        if isinstance(v, float) and not math.isfinite(v):
-            return f"{v} is not a finite number"
-        if isinstance(v, int) and abs(v) > INT64:
-            return f"{short(v)} does not fit a 64-bit integer"
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-    return None
 
 
 def check_value(dotted: str, value: Any, ann: Any, finite: bool = True) -> None:
-    """Type, choice, number and range checks of one config value; a ConfigError naming ``dotted``."""
-    if not matches(value, ann):
-        raise ConfigError(f"{dotted} must be {type_name(ann)}, got {short(value)} ({type(value).__name__})")
-    choices = CHOICES.get(dotted)
-    if choices and value not in choices:
-        raise ConfigError(f"{dotted} must be one of {', '.join(choices)}, got {short(value)}")
-    bad = _bad_number(value) if finite else None
-    if bad:
-        raise ConfigError(f"{dotted}: {bad}; give a finite value")
+    """Type, number and range checks of one config value; a ConfigError naming ``dotted``."""
+    check_type(dotted, value, ann, finite)
     rule = RANGES.get(dotted)
     if rule is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
             and not rule.holds(value):
@@ -238,13 +131,6 @@ def check_limits(obj: Any, where: str) -> None:
                 stack.append((child, depth + 1, f"{path}.{key[:40] if isinstance(key, str) else short(key, 40)}"))
         elif isinstance(value, (list, tuple)):
             stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(value))
-
-
-def suggest(key: Any, valid, what: str = "valid keys") -> str:
-    """"; did you mean ...?" with the closest valid key, else the list of valid ones."""
-    valid = [str(v) for v in valid]
-    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; {what}: {', '.join(sorted(valid))}"
 
 
 def check_run_name(name: Any) -> None:
@@ -282,4 +168,85 @@ def check_sample_args(model_name: str, args: dict, where: str, n_setting: str = 
             hint = suggest(key, params, "its arguments") if params else "; it takes no arguments"
             raise ConfigError(f"{where}: {cls.__name__}.sample does not accept {[key]}{hint}")
         if key in params:
-            check_value(f"{where}.{key}", value, hints.get(key, params[key].annotation))
+            check_value(f"{where}.{key}", value, annotation(key, params, hints))
+
+
+# ------------------------------------------------------------------------------------ whole sections
+def require_str_keys(section: str, node: dict) -> None:
+    """Refuse a mapping key that is not a string (YAML reads ``1:`` or ``true:`` as a number or a bool)."""
+    for key in node:
+        if not isinstance(key, str):
+            raise ConfigError(f"{section}: key {short(key)} is a {type(key).__name__}; keys are names "
+                              f"(write it as a string)")
+
+
+def _plain_default(value: Any) -> Any:
+    """A constructor default as YAML would give it (a tuple default becomes a list), so that a resolved
+    config dumps, loads and compares the same as the file it came from."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | None = None,
+                   fill_defaults: bool = True, default_name: str | None = None) -> dict:
+    """Check a ``name:`` section against the registered constructor; return it with defaults filled in.
+
+    ``extra`` maps engine-handled keys of the section to (annotation, default)."""
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ConfigError(f"{section} must be a mapping with a 'name' key, got {short(node)}")
+    require_str_keys(section, node)
+    node = dict(node)
+    name = node.get("name", default_name)
+    if name is None:
+        raise ConfigError(f"{section}.name is missing; registered {kind}s: {', '.join(registry.names(kind))}")
+    if not isinstance(name, str):
+        raise ConfigError(f"{section}.name must be str, got {short(name)}")
+    try:
+        fn = registry.lookup(kind, name)
+    except KeyError:
+        raise ConfigError(f"{section}.name {short(name)} is not a registered {kind}"
+                          f"{suggest(name, registry.names(kind), 'registered')}") from None
+    params, hints, var_kw = signature_schema(fn)
+    extra = extra or {}
+    out = {"name": name}
+    for key, value in node.items():
+        if key == "name":
+            continue
+        dotted = f"{section}.{key}"
+        if key in extra:
+            check_value(dotted, value, extra[key][0])
+        elif key in params:
+            check_value(dotted, value, annotation(key, params, hints))
+        elif not var_kw:
+            raise ConfigError(f"unknown key {section}.{key[:80]}"
+                              f"{suggest(key, list(params) + list(extra) + ['name'])}")
+        else:
+            check_value(dotted, value, Any)
+        out[key] = value
+    for key, p in params.items():
+        if key not in out and p.default is inspect.Parameter.empty:
+            raise ConfigError(f"{section}.{key} is required by {kind} {name!r}; add it to the config")
+        if fill_defaults and key not in out:
+            out[key] = _plain_default(p.default)
+    if fill_defaults:
+        for key, (_, default) in extra.items():
+            out.setdefault(key, default)
+    return out
+
+
+def validate_fields(section: str, node: Any, cls) -> dict:
+    """Check a section against the fields of the dataclass ``cls`` (``TrainSpec``): unknown keys, types,
+    ranges; return it with the fields' defaults filled in."""
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ConfigError(f"{section} must be a mapping, got {short(node)}")
+    require_str_keys(section, node)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in node.items():
+        if key not in fields:
+            raise ConfigError(f"unknown key {section}.{key[:80]}{suggest(key, fields)}")
+        check_value(f"{section}.{key}", value, hints[key])
+    return {**dataclasses.asdict(cls()), **node}

@@ -11,7 +11,8 @@ import re
 
 import yaml
 
-from engine.schema import MAX_DEPTH, short
+from engine.schema import MAX_DEPTH
+from engine.typecheck import short
 
 
 class Refused(yaml.MarkedYAMLError):

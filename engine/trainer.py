@@ -50,7 +50,7 @@ class Trainer:
         self.train_loader = train_loader
         self.eval_loaders = eval_loaders
         self.config = config
-        self.spec = config["train"]
+        self.train_cfg = config["train"]
         self.scheduler_interval = config["scheduler"].get("interval", "step")
         self.loss_weights = dict(config["loss_weights"])  # mutable by callbacks; saved with the run
         self.run_dir = Path(run_dir)
@@ -58,11 +58,13 @@ class Trainer:
         self.device = device
         self.dist = dist_info
         self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
-        self.losses_of = self.ddp if self.ddp is not None else model.training_losses  # (batch, phase) -> losses
-        if self.spec.get("compile") and self.ddp is None:
+        # compute_losses(batch, phase) -> the named losses: the model's training_losses, called through the
+        # DDP wrapper under torchrun (so its backward all-reduces the gradients), or compiled (train.compile)
+        self.compute_losses = self.ddp if self.ddp is not None else model.training_losses
+        if self.train_cfg.get("compile") and self.ddp is None:
             # inductor-compiled forward and backward of the losses: on the blog NICE's fp32 step 7% faster at
             # one thread after a 31 s compile (2-core AMD EPYC); the weights and the checkpoints are unchanged
-            self.losses_of = torch.compile(model.training_losses)
+            self.compute_losses = torch.compile(model.training_losses)
         self.groups = model.optimizer_groups()
         # the loss terms each phase returns (saved with the run); once every phase has run, loss_weights is
         # checked against them
@@ -77,7 +79,7 @@ class Trainer:
         self.last_saved_step: int | None = None    # update of the newest last.pt, None before the first save
         self._saving = False                       # inside a checkpoint write (a second Ctrl-C waits)
         self._abort_after_save = False
-        self.amp_dtype = autocast_dtype(self.spec["amp"], device, announce=dist_info.is_main)
+        self.amp_dtype = autocast_dtype(self.train_cfg["amp"], device, announce=dist_info.is_main)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
     # ------------------------------------------------------------------------------------------ loop
@@ -92,16 +94,16 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def _to_device(self, batch: dict) -> dict:
-        if self.spec.get("channels_last"):
+        if self.train_cfg.get("channels_last"):
             return {k: v.to(self.device, non_blocking=True, memory_format=torch.channels_last) if v.dim() == 4
                     else v.to(self.device, non_blocking=True) for k, v in batch.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     @property
     def max_steps(self) -> int:
-        per_epoch = math.ceil(len(self.train_loader) / self.spec["accumulate"])
-        by_epochs = self.spec["epochs"] * per_epoch
-        return min(by_epochs, self.spec["max_steps"]) if self.spec["max_steps"] else by_epochs
+        per_epoch = math.ceil(len(self.train_loader) / self.train_cfg["accumulate"])
+        by_epochs = self.train_cfg["epochs"] * per_epoch
+        return min(by_epochs, self.train_cfg["max_steps"]) if self.train_cfg["max_steps"] else by_epochs
 
     @property
     def finished(self) -> bool:
@@ -126,7 +128,7 @@ class Trainer:
                 signal.signal(sig, handler)
 
     def _run_epoch(self) -> None:
-        loader, k = self.train_loader, self.spec["accumulate"]
+        loader, k = self.train_loader, self.train_cfg["accumulate"]
         n_batches = len(loader)
         if self.batch_in_epoch == 0:
             self._call("on_epoch_begin")
@@ -144,14 +146,14 @@ class Trainer:
             if self.dist.enabled:  # every rank stops at the same update (Ctrl-C reaches them at different times)
                 self.stop_requested = distributed.any_rank(self.stop_requested, self.device)
             self._call("on_batch_end", logs)
-            every = self.spec["checkpoint_every"]
+            every = self.train_cfg["checkpoint_every"]
             if every and self.step % every == 0:
                 self.save_last()
             if self.stop_requested or (self.step >= self.max_steps and self.batch_in_epoch < n_batches):
                 return  # the position (an epoch end still to do, if at the last batch) is saved by fit
         if self.stop_requested:
             return
-        if self.spec["eval_every"] and (self.epoch + 1) % self.spec["eval_every"] == 0:
+        if self.train_cfg["eval_every"] and (self.epoch + 1) % self.train_cfg["eval_every"] == 0:
             self.evaluate_and_report()
         if self.scheduler_interval == "epoch":
             for sched in self.schedulers.values():
@@ -176,7 +178,7 @@ class Trainer:
                 if self.ddp is not None and i < len(micro_batches) - 1:
                     stack.enter_context(self.ddp.no_sync())  # accumulate locally, all-reduce on the last
                 with self._autocast():
-                    losses = self.losses_of(batch, phase)
+                    losses = self.compute_losses(batch, phase)
                 if not self._weights_checked:
                     self._check_weights_once(phase, losses)
                 # the weighted sum in fp32, whatever precision the model's terms came in
@@ -187,7 +189,7 @@ class Trainer:
                     (total * 0).backward()
                 if bad:
                     terms = ", ".join(f"{n}={v.item():.4g}" for n, v in losses.items())
-                    if self.spec["nonfinite"] == "stop":
+                    if self.train_cfg["nonfinite"] == "stop":
                         raise TrainingError(
                             f"non-finite loss at update {self.step} (epoch {self.epoch}, phase {phase}): {terms}; "
                             f"{self.kept_checkpoint()}; lower optim.lr (a resume applies it) or set "
@@ -215,7 +217,7 @@ class Trainer:
         phase = self.model.phase(self.step)
         optimizer = self.optimizers[phase]
         if self.dist.enabled:  # see engine/distributed.py: per-rank noise, exact on resume
-            torch.manual_seed(distributed.update_seed(self.spec["seed"], self.dist.rank, self.step))
+            torch.manual_seed(distributed.update_seed(self.train_cfg["seed"], self.dist.rank, self.step))
         self.model.train()
         micro_batches = [self._to_device(b) for b in micro_batches]
         sums = self._window_backward(micro_batches, window_samples, phase)
@@ -227,9 +229,9 @@ class Trainer:
         params = self.groups[phase]
         # the grad norm is always logged; computing it is a pass over all gradients, so do it only on
         # logging steps unless clipping needs it every step
-        if self.spec["grad_clip"] is not None:
-            self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.spec["grad_clip"]))
-        elif (self.step + 1) % self.spec["log_every"] == 0:
+        if self.train_cfg["grad_clip"] is not None:
+            self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.train_cfg["grad_clip"]))
+        elif (self.step + 1) % self.train_cfg["log_every"] == 0:
             self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))
         if getattr(optimizer, "needs_closure", False):
             # e.g. Heun: the optimizer evaluates the gradient again at a trial point, on the same window
@@ -268,8 +270,8 @@ class Trainer:
 
     def run_final_evaluation(self) -> None:
         """Evaluate once more if the last epoch did not, and report the test split if it is held out."""
-        last_epoch_evaluated = (self.spec["eval_every"] and self.batch_in_epoch == 0
-                                and self.epoch % self.spec["eval_every"] == 0)
+        last_epoch_evaluated = (self.train_cfg["eval_every"] and self.batch_in_epoch == 0
+                                and self.epoch % self.train_cfg["eval_every"] == 0)
         if not last_epoch_evaluated:
             self.evaluate_and_report()
         if "test" in self.eval_loaders and self.dist.is_main:

@@ -17,10 +17,14 @@ the model: a mean would silently reweight the terms). Two versions of k in the b
 """
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import Tensor
 
-VARIANTS = ("december", "september")
+Variant = Literal["december", "september"]
+VARIANTS = typing.get_args(Variant)
 DEFAULT_RECON_WEIGHT = {"december": 2.5, "september": 5.0}
 
 
@@ -29,7 +33,7 @@ def reconstruction(x: Tensor, x_hat: Tensor) -> Tensor:
     return 0.5 * (x - x_hat).pow(2).flatten(1).sum(dim=1).mean()
 
 
-def cluster_k(variant: str, z: Tensor, mean: Tensor, logvar: Tensor, cluster_means: Tensor) -> Tensor:
+def cluster_k(variant: Variant, z: Tensor, mean: Tensor, logvar: Tensor, cluster_means: Tensor) -> Tensor:
     """k_{y,d} of the chosen version: (N, K, D) from z, μ(x), log σ² (N, D) and the means μ_y (K, D)."""
     if variant == "december":
         return -0.5 * (logvar.unsqueeze(1) - (z.unsqueeze(1) - cluster_means).pow(2))

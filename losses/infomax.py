@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -41,7 +43,7 @@ def infonce_loss(scores: Tensor) -> Tensor:
     return F.cross_entropy(scores, target)
 
 
-def kl_to_standard_normal(mu: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor:
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor, reduction: Literal["mean", "sum"] = "mean") -> Tensor:
     """E_x KL(N(μ, σ²) ‖ N(0, I)): ``mean`` over batch and dimensions (the blog), or ``sum`` over the
     dimensions and mean over the batch (the usual VAE convention)."""
     mu, logvar = mu.float(), logvar.float()

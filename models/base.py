@@ -12,6 +12,8 @@ because the scale is part of the model's likelihood (bits/dim needs it).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -43,3 +45,47 @@ class Model(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs) -> Tensor:
         """``n`` images in [0, 1], shape (n, C, H, W), for sample grids. Optional."""
         raise NotImplementedError(f"{type(self).__name__} does not sample")
+
+    # ------------------------------------------------------------------------------ optional methods
+    # What scripts, metrics and callbacks call on a model that has it. They test for it with ``hasattr`` (a
+    # script refuses a model without it in one line), so the base class does not define these:
+    #
+    #   features(x) -> dict[str, Tensor] | Tensor   frozen features of a batch of inputs, named (N, d) tensors
+    #       (metrics/probes.py, scripts/probe_features.py, infomax_retrieval.py; gan_fd.py's classifier), or one
+    #       (N, d) tensor (scripts/center_loss_figure.py)
+    #   assign(x) -> Tensor                         a cluster id per input (N,), with the attribute
+    #       ``clusters`` (their number): metrics/clustering.py's ``clustering`` metric, cluster_vae_figures.py
+    #   tokenizer                                   the model's text vocabulary, ``encode(text, max_len)`` and
+    #       ``decode(ids)`` (data/text.py's CharTokenizer): generate.py, title_probe
+    #   generate(src, beam, max_len) -> list[list[int]]   decoded ids of a batch of source ids (title_probe,
+    #       the ``titles`` metric, bench/beam_search.py)
+    #   titles(texts, beam, max_len, max_src_len, blog_quirk) -> list[str]   generated titles of raw
+    #       articles (generate.py, scripts/title_eval.py)
+    #
+    # ``sample`` (above) is the one such method with a stub: sample.py and the ``samples`` callback compare
+    # a model's ``sample`` with ``Model.sample`` to refuse a model that does not sample before any work.
+
+    @classmethod
+    def input_mismatch(cls, args: dict, sample_shape: list[int]) -> tuple[str, str] | None:
+        """Why a model built from ``args`` (its resolved config section) cannot take inputs ``x`` of
+        one-sample shape ``sample_shape`` (e.g. [1, 28, 28]), as (the setting, the fix), e.g.
+        ("model.in_dim=100", "set model.in_dim=784"); None when it can, or cannot tell. The engine asks
+        before the model is built (engine/build.py's ``check_data_fits_model``), so that a model whose input
+        size disagrees with the dataset's is one line, not a matrix-size traceback at the first batch.
+
+        The default knows the size settings of this repository's image models: ``image_shape`` ([C, H, W]),
+        ``in_dim`` (the flattened size) and ``image_size`` with ``channels`` (square images). A model with
+        other size settings overrides it."""
+        shape = [int(s) for s in sample_shape]
+        image_shape, in_dim = args.get("image_shape"), args.get("in_dim")
+        size, channels = args.get("image_size"), args.get("channels")
+        if isinstance(image_shape, (list, tuple)) and [int(s) for s in image_shape] != shape:
+            return (f"model.image_shape={list(image_shape)}",
+                    f"set model.image_shape=[{','.join(map(str, shape))}] (or change the data)")
+        if isinstance(in_dim, int) and not isinstance(in_dim, bool) and in_dim != math.prod(shape):
+            return f"model.in_dim={in_dim}", f"set model.in_dim={math.prod(shape)} (the values of one image)"
+        if isinstance(size, int) and isinstance(channels, int) and len(shape) == 3 \
+                and [channels, size, size] != shape:
+            return (f"model.channels={channels}, model.image_size={size}",
+                    f"set model.channels={shape[0]} and model.image_size={shape[1]}")
+        return None

@@ -15,6 +15,8 @@ division by the batch std would rescale it), and the penultimate features are de
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,16 +25,14 @@ import registry
 from losses.lipschitz import frobenius_penalty, lipschitz_proxy, spectral_norm_penalty
 from models.base import Model
 
-REGULARIZERS = ("none", "l2", "spectral")
+Regularizer = Literal["none", "l2", "spectral"]
 
 
 @registry.register("model", "cnn_classifier")
 class CNNClassifier(Model):
     def __init__(self, image_shape: list[int] = (3, 32, 32), classes: int = 10, widths: list[int] = (32, 64, 128),
-                 hidden: int = 256, regularizer: str = "none", reg_weight: float = 0.0, sn_iterations: int = 5):
+                 hidden: int = 256, regularizer: Regularizer = "none", reg_weight: float = 0.0, sn_iterations: int = 5):
         super().__init__()
-        if regularizer not in REGULARIZERS:
-            raise ValueError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
         c, h, w = image_shape
         scale = 2 ** len(widths)
         if h % scale or w % scale:

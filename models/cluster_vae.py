@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from losses.cluster_vae import (DEFAULT_RECON_WEIGHT, VARIANTS, category_term, cluster_k, cluster_term,
+from losses.cluster_vae import (DEFAULT_RECON_WEIGHT, Variant, category_term, cluster_k, cluster_term,
                                 reconstruction)
 from models.base import Model
 from models.layers import keras_init_
@@ -58,11 +58,9 @@ class ClusterVAE(Model):
     λ (default: 2.5 for december, 5 for september, as in the two versions of the code)."""
 
     def __init__(self, latent_dim: int = 20, clusters: int = 10, base_filters: int = 16,
-                 classifier_hidden: int = 256, loss: str = "december", recon_weight: float | None = None,
+                 classifier_hidden: int = 256, loss: Variant = "december", recon_weight: float | None = None,
                  image_shape: list[int] = (1, 28, 28)):
         super().__init__()
-        if loss not in VARIANTS:
-            raise ValueError(f"loss must be one of {', '.join(VARIANTS)}, got {loss!r}")
         c, h, w = image_shape
         if h % 4 or w % 4:
             raise ValueError(f"image_shape {list(image_shape)}: height and width must be multiples of 4")

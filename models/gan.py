@@ -28,6 +28,7 @@ Samples are drawn with the generator in eval mode (running statistics), as Keras
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -40,8 +41,8 @@ from models.base import Model
 from models.layers import keras_init_
 from registry import register
 
-CONSTRAINTS = ("sn", "sn_projection", "sn_torch", "gp", "none")
-LOSSES = ("wgan", "hinge")
+Constraint = Literal["sn", "sn_projection", "sn_torch", "gp", "none"]
+CriticLoss = Literal["wgan", "hinge"]
 
 
 class SameConv5(nn.Sequential):
@@ -119,13 +120,9 @@ class Generator(nn.Module):
 @register("model", "gan")
 class LipschitzGAN(Model):
     def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, base_filters: int = 64,
-                 constraint: str = "sn", sn_iterations: int = 5, loss: str = "wgan", gp_weight: float = 10.0,
-                 gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
+                 constraint: Constraint = "sn", sn_iterations: int = 5, loss: CriticLoss = "wgan",
+                 gp_weight: float = 10.0, gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
         super().__init__()
-        if constraint not in CONSTRAINTS:
-            raise ValueError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if n_critic < 1 or sn_iterations < 1:
             raise ValueError(f"n_critic and sn_iterations must be >= 1, got {n_critic} and {sn_iterations}")
         self.image_shape = (channels, image_size, image_size)

@@ -38,6 +38,7 @@ Where this departs from the blog's code, and why:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -48,15 +49,11 @@ from models.base import Model
 from models.layers import TrainOnlyNoise, keras_init_, merge_interleaved, split_interleaved
 from registry import register
 
-COUPLINGS = ("additive",)
-PRIORS = ("gaussian", "logistic")
-TRAIN_NOISES = ("none", "negative_uniform")
-PREPROCESSINGS = ("blog", "dequantize")
-
-
-def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"NICE {field} must be one of {', '.join(choices)}, got {value!r}")
+# the choices of the constructor's string arguments (the config validator checks them)
+Coupling = Literal["additive"]
+Prior = Literal["gaussian", "logistic"]
+TrainNoise = Literal["none", "negative_uniform"]
+Preprocessing = Literal["blog", "dequantize"]
 
 
 def coupling_network(in_dim: int, out_dim: int, hidden_units: int, hidden_layers: int,
@@ -75,15 +72,11 @@ def coupling_network(in_dim: int, out_dim: int, hidden_units: int, hidden_layers
 @register("model", "nice")
 class NICE(Model):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), num_couplings: int = 4,
-                 hidden_units: int = 1000, hidden_layers: int = 5, coupling: str = "additive",
-                 output_relu: bool = True, scaling: bool = True, prior: str = "gaussian",
-                 train_noise: str = "negative_uniform", noise_amplitude: float = 0.01,
-                 preprocess: str = "blog", n_bins: int = 256, keras_init: bool = True):
+                 hidden_units: int = 1000, hidden_layers: int = 5, coupling: Coupling = "additive",
+                 output_relu: bool = True, scaling: bool = True, prior: Prior = "gaussian",
+                 train_noise: TrainNoise = "negative_uniform", noise_amplitude: float = 0.01,
+                 preprocess: Preprocessing = "blog", n_bins: int = 256, keras_init: bool = True):
         super().__init__()
-        _check_choice("coupling", coupling, COUPLINGS)
-        _check_choice("prior", prior, PRIORS)
-        _check_choice("train_noise", train_noise, TRAIN_NOISES)
-        _check_choice("preprocess", preprocess, PREPROCESSINGS)
         if len(image_shape) != 3 or any(int(s) < 1 for s in image_shape):
             raise ValueError(f"NICE image_shape must be [C, H, W] with positive sizes, got {image_shape!r}")
         self.image_shape = tuple(int(s) for s in image_shape)

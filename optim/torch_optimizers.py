@@ -26,12 +26,12 @@ for _name, _cls in {"cosine": lr_scheduler.CosineAnnealingLR, "multistep": lr_sc
     registry.add("scheduler", _name, _cls)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, spec: dict) -> lr_scheduler.LRScheduler:
+def build_scheduler(optimizer: torch.optim.Optimizer, sched_cfg: dict) -> lr_scheduler.LRScheduler:
     """A scheduler from a resolved ``scheduler`` config section, with ``warmup_steps`` of linear warmup:
     update n (0-based) of the warmup uses lr * (n + 1) / warmup_steps, the last one the full lr."""
-    kwargs = {k: v for k, v in spec.items() if k not in ("name", "warmup_steps", "interval")}
-    main = registry.lookup("scheduler", spec["name"])(optimizer, **kwargs)
-    warmup = spec.get("warmup_steps", 0)
+    kwargs = {k: v for k, v in sched_cfg.items() if k not in ("name", "warmup_steps", "interval")}
+    main = registry.lookup("scheduler", sched_cfg["name"])(optimizer, **kwargs)
+    warmup = sched_cfg.get("warmup_steps", 0)
     if warmup <= 0:
         return main
     ramp = lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, end_factor=1.0,

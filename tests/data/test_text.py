@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.text import (END, PAD, SPECIAL, START, UNK, UNK_TEXT, CharTokenizer, fake_text_pairs, normalize,
-                       read_pairs, text_pairs, title_lm, unk_rate)
+from data.text import (END, PAD, SPECIAL, START, UNK, UNK_TEXT, CharTokenizer, fake_pairs, fake_text_pairs,
+                       normalize, read_pairs, text_pairs, title_lm, unk_rate)
 from errors import ConfigError, DataError
 
 from tests.data.test_images import shared_data_dir
@@ -63,7 +63,8 @@ def test_text_pairs_reads_splits_and_hands_the_vocab_to_the_model(tmp_path):
     assert src.shape == (2, 5) and tgt.shape == (2, 4)  # truncated to 5 source / 2 title characters
     assert tgt[1].tolist()[-1] == PAD and tgt[0].tolist()[-1] == END
     assert splits["val"]["src"][0, 2].item() == UNK  # 晴 is not in the training vocabulary
-    assert splits["texts"]["val"] == [("后天晴", "晴")]
+    assert set(splits) == {"train", "val", "model_args"}  # the splits' tensors only: no raw text
+    assert read_pairs(tmp_path / "p.jsonl")["val"] == [("后天晴", "晴")]  # the raw pairs, for scoring
     again = text_pairs(path=str(tmp_path / "p.jsonl"), min_count=1, vocab=vocab)
     assert torch.equal(again["train"]["src"][:, :5], src)
 
@@ -91,7 +92,7 @@ def test_title_lm_reads_only_training_titles_in_the_pair_files_vocabulary(tmp_pa
                                                 {"split": "test", "title": "很好"}])
     splits = title_lm(path=str(titles), vocab_path=str(pairs), min_count=1)
     assert splits["model_args"]["vocab"] == text_pairs(path=str(pairs), min_count=1)["model_args"]["vocab"]
-    assert splits["texts"] == {"train": [("", "天气论")]} and "val" not in splits and "test" not in splits
+    assert set(splits) == {"train", "model_args"} and len(splits["train"]["tgt"]) == 1  # the one training title
     tok = CharTokenizer(splits["model_args"]["vocab"])
     assert splits["train"]["tgt"][0].tolist() == tok.encode_title("天气论")  # 论 is unknown: not in the pairs' train
     assert UNK in splits["train"]["tgt"][0].tolist()
@@ -105,7 +106,8 @@ def test_title_lm_reads_only_training_titles_in_the_pair_files_vocabulary(tmp_pa
 def test_fake_text_pairs_is_deterministic_and_copyable():
     a, b = fake_text_pairs(seed=3), fake_text_pairs(seed=3)
     assert torch.equal(a["train"]["src"], b["train"]["src"])
-    for src, tgt in a["texts"]["train"]:
+    assert set(a) == {"train", "val", "test", "model_args"}
+    for src, tgt in fake_pairs(seed=3)["train"]:
         assert tgt == src[::3][:8]
 
 

@@ -56,7 +56,7 @@ def train_curve(tmp_path, family: str, amp: str) -> tuple[list[dict], dict]:
         seen["eval"].add(torch.is_autocast_enabled("cpu"))
         return real_metrics(*a, **k)
 
-    trainer.losses_of, trainer.model.evaluation_metrics = training_losses, evaluation_metrics
+    trainer.compute_losses, trainer.model.evaluation_metrics = training_losses, evaluation_metrics
     trainer.fit()
     records = [json.loads(line) for line in (tmp_path / f"{family}_{amp}" / "metrics.jsonl").read_text().splitlines()]
     return [r for r in records if any(k.startswith("train/") for k in r)], seen

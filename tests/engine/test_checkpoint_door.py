@@ -108,7 +108,8 @@ CASES = [
     ("weight-not-tensor", _list_weight, "is a list, not a tensor"),
     ("huge-model", _model_cfg(hidden_units=200_000, hidden_layers=5),
      "the nice model (largest size setting: model.hidden_units=200000) needs"),
-    ("bad-model-value", _model_cfg(prior="cauchy"), "its config: NICE prior must be one of"),
+    ("bad-model-value", _model_cfg(prior="cauchy"), "its config's model.prior must be one of gaussian, logistic, "
+                                                    "got 'cauchy'"),
 ]
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
+import torch
 
-from engine.config import apply_overrides, load_config, matches, validate
+from engine.config import apply_overrides, load_config, validate
+from engine.typecheck import conform, conform_kwargs, matches
 from errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +44,9 @@ train: {batch_size: 8, epochs: 1}
     ("optim.lr=fast", "optim.lr must be float, got 'fast' (str)"),
     ("model.name=nic", "model.name 'nic' is not a registered model; did you mean 'nice'?"),
     ("train.nonfinite=ignore", "train.nonfinite must be one of stop, skip, got 'ignore'"),
-    ("model.prior=cauchy", "model: NICE prior must be one of"),
+    ("model.prior=cauchy", "model.prior must be one of gaussian, logistic, got 'cauchy'"),
     ("optim.lr=-1", "optim (adam): Invalid learning rate: -1"),
-    ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint: mode must be min or max, got 'largest'"),
+    ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint.mode must be one of min, max, got 'largest'"),
 ])
 def test_config_errors_one_line_exit_2(tmp_path, override, expected):
     result = run_train("--config", str(write(tmp_path, BASE)), override, f"train.out_dir={tmp_path}")
@@ -96,3 +99,16 @@ def test_type_matching():
     assert matches([1, 2], list[int]) and not matches([1, "a"], list[int])
     assert matches(None, int | None) and matches([0.5, 0.9], tuple[float, float])
     assert not matches([0.5], tuple[float, float])
+    assert matches("a", Literal["a", "b"]) and not matches("c", Literal["a", "b"])
+    assert matches(1, Literal[1, 2]) and not matches(True, Literal[1, 2])  # a choice is of its own type
+
+
+def test_lists_become_tuples_where_the_constructor_asks_for_a_tuple():
+    """YAML has no tuples: the value handed to a constructor is conformed to its annotation (torch's Adam
+    ``betas``), everything else is left as YAML gave it (the resolved config stays plain lists)."""
+    assert conform([0.5, 0.9], tuple[float, float]) == (0.5, 0.9)
+    assert conform([[1, 2], [3]], list[tuple[int, ...]]) == [(1, 2), (3,)]
+    assert conform([1, 2], tuple[int, int] | None) == (1, 2) and conform(None, tuple[int, int] | None) is None
+    assert conform([1, 2], list[int]) == [1, 2]
+    kwargs = conform_kwargs(torch.optim.Adam, {"lr": 0.1, "betas": [0.5, 0.9]})
+    assert kwargs == {"lr": 0.1, "betas": (0.5, 0.9)} and isinstance(kwargs["betas"], tuple)

@@ -118,6 +118,20 @@ OVERRIDES = [
      "loss_weights has 1,001 keys, more than 1000"),
     ("loss-weights-str", ["loss_weights.nll=big"], "loss_weights.nll must be float"),
     ("unknown-train-key", ["train.epocs=3"], "unknown key train.epocs; did you mean 'epochs'?"),
+    # choices: Literal annotations of the engine's dataclasses and of the registered constructors
+    ("amp-choice", ["train.amp=fp8"], "train.amp must be one of off, bf16, fp16, auto, got 'fp8'"),
+    ("amp-type", ["train.amp=16"], "train.amp must be one of off, bf16, fp16, auto, got 16"),
+    ("nonfinite-choice", ["train.nonfinite=ignore"], "train.nonfinite must be one of stop, skip, got 'ignore'"),
+    ("data-val-choice", ["data.val=train"], "data.val must be one of test, holdout, split, none, got 'train'"),
+    ("interval-choice", ["scheduler.interval=hour"], "scheduler.interval must be one of step, epoch, got 'hour'"),
+    ("model-constraint-choice", ["model={name: gan, image_size: 8, channels: 1, constraint: lip}"],
+     "model.constraint must be one of sn, sn_projection, sn_torch, gp, none, got 'lip'"),
+    ("model-prior-choice", ["model.prior=cauchy"], "model.prior must be one of gaussian, logistic, got 'cauchy'"),
+    ("model-views-bool", ["model={name: infomax, views: true}"], "model.views must be one of 1, 2, got True"),
+    ("checkpoint-mode-choice", ["callbacks.checkpoint.mode=largest"],
+     "callbacks.checkpoint.mode must be one of min, max, got 'largest'"),
+    ("set-value-unit-choice", ["callbacks.set_value={target: loss_weights.nll, at: {1: 0.1}, unit: hour}"],
+     "callbacks.set_value.unit must be one of epoch, step, got 'hour'"),
 ]
 
 

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from engine.config import validate
+from errors import ConfigError
 from losses.cluster_vae import category_term, cluster_k, cluster_term, reconstruction
 from models.cluster_vae import ClusterVAE, SameConvStride2, SameConvTransposeStride2
 
@@ -117,7 +119,7 @@ def test_samples_per_cluster():
 
 
 def test_invalid_choices_are_refused():
-    with pytest.raises(ValueError, match="loss must be one of december, september"):
-        ClusterVAE(loss="october")
+    with pytest.raises(ConfigError, match="model.loss must be one of december, september, got 'october'"):
+        validate({"model": {"name": "cluster_vae", "loss": "october"}})
     with pytest.raises(ValueError, match="multiples of 4"):
         ClusterVAE(image_shape=[1, 30, 30])

@@ -8,6 +8,7 @@ from torch import nn
 from engine.build import build_trainer
 from engine.callbacks import Callback
 from engine.config import load_yaml, validate
+from errors import ConfigError
 from losses.lipschitz import kernel_matrix, power_iteration
 from models.gan import LipschitzGAN
 
@@ -87,7 +88,8 @@ def test_each_network_updates_only_in_its_own_phase(config, tmp_path):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="constraint"):
-        LipschitzGAN(constraint="clip")
+    with pytest.raises(ConfigError, match="model.constraint must be one of sn, sn_projection, sn_torch, gp, none, "
+                                          "got 'clip'"):
+        validate({"model": {"name": "gan", "constraint": "clip"}})
     with pytest.raises(ValueError, match="image_size"):
         LipschitzGAN(image_size=48)

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from engine.config import validate
+from errors import ConfigError
 from models.infomax import InfoMax
 
 SMALL = dict(image_shape=[3, 16, 16], latent_dim=8, filters=[4, 8], disc_hidden=16)
@@ -49,8 +51,8 @@ def test_pixels_are_the_blogs_scaling():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="estimator"):
-        InfoMax(**SMALL, estimator="nce")
+    with pytest.raises(ConfigError, match="model.estimator must be one of js, infonce, got 'nce'"):
+        validate({"model": {"name": "infomax", **SMALL, "estimator": "nce"}})
     with pytest.raises(ValueError, match="multiples of 4"):
         InfoMax(image_shape=[3, 18, 18], filters=[4, 8])
 
@@ -64,5 +66,5 @@ def test_two_augmented_views_train_and_bad_view_counts_are_refused(estimator):
     assert float(terms["local"]) / model.beta == pytest.approx(chance, rel=0.25)
     sum(terms.values()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    with pytest.raises(ValueError, match="views must be 1"):
-        InfoMax(**SMALL, views=3)
+    with pytest.raises(ConfigError, match="model.views must be one of 1, 2, got 3"):
+        validate({"model": {"name": "infomax", **SMALL, "views": 3}})
