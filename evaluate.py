@@ -20,6 +20,7 @@ from engine.build import build_splits, load_trained_model, resolve_device, split
 from engine.cli import OneLineParser, user_errors_exit_2
 from engine.config import apply_overrides, validate
 from engine.evaluation import evaluate_model
+from engine.loss_weights import resolve, weighted_total
 from errors import CheckpointError, ConfigError
 
 SPLITS = ("train", "val", "test")
@@ -44,6 +45,14 @@ def choose_split(requested: str | None, splits: dict, data_cfg: dict) -> tuple[s
         raise ConfigError(f"split {requested!r} does not exist with data.val={data_cfg['val']}{hint}; "
                           f"available: {', '.join(available)}")
     return requested, None
+
+
+def with_total(metrics: dict, model, config: dict) -> dict:
+    """``metrics`` with ``loss``, the total of the model's loss terms under the checkpoint's weights, as the
+    Trainer reports ``val/loss``, for a model whose evaluation returns its (raw) training terms."""
+    weights = resolve(model.default_loss_weights(), config.get("loss_weights") or {})
+    total = weighted_total(metrics, weights, weights)
+    return metrics if total is None else {**metrics, "loss": total}
 
 
 def strict_json_values(metrics: dict) -> tuple[dict, list[str]]:
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         print(note, file=sys.stderr)
     metrics, bad = strict_json_values(
-        evaluate_model(model, InMemoryLoader(splits[split], args.batch_size), device))
+        with_total(evaluate_model(model, InMemoryLoader(splits[split], args.batch_size), device), model, config))
     if bad:
         print(f"note: non-finite values written as null: {', '.join(bad)}", file=sys.stderr)
     print(json.dumps({"checkpoint": args.checkpoint, "split": split, "ema": args.ema,

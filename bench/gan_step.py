@@ -57,7 +57,8 @@ def main() -> None:
     def step(v: str, i: int) -> float:
         batch = {"x": data[(i % 8) * args.batch:(i % 8 + 1) * args.batch]}
         start = time.perf_counter()
-        loss = sum(models[v].training_losses(batch, "critic").values())
+        weights = models[v].default_loss_weights()  # GP: lambda 10, as the Trainer applies it
+        loss = sum(weights.get(k, 1.0) * t for k, t in models[v].training_losses(batch, "critic").items())
         opts[v].zero_grad(set_to_none=True)
         loss.backward()
         opts[v].step()

@@ -64,7 +64,8 @@ def main() -> None:
     def step(i: int) -> None:
         idx = perm[(i * args.batch) % (len(data) - args.batch):][:args.batch]
         batch = {"x": data.index_select(0, idx)}
-        loss = sum(model.training_losses(batch).values())
+        weights = model.default_loss_weights()  # alpha, beta, gamma, as the Trainer applies them
+        loss = sum(weights.get(k, 1.0) * t for k, t in model.training_losses(batch).items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

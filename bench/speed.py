@@ -79,7 +79,8 @@ def step(model, batch, phase, opt, dtype) -> None:
     ctx = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
     with ctx:
         losses = model.training_losses(batch, phase)
-    sum(v.float() for v in losses.values()).backward()
+    weights = model.default_loss_weights()  # the Trainer's weighted sum (the configs' weights are the defaults)
+    sum(weights.get(k, 1.0) * v.float() for k, v in losses.items()).backward()
     opt.step()
     model.after_optimizer_step(phase)
 

@@ -178,7 +178,8 @@ def check_structure(ckpt: Any, path: str | Path, expect: str = "any") -> None:
 def load(path: str | Path, map_location: str | torch.device = "cpu", expect: str = "any") -> dict:
     """Load a checkpoint with ``weights_only=True`` and check its structure (``check_structure``; ``expect``:
     ``any``, ``weights`` for sampling/evaluation/init_from, ``resume`` for a resume); a one-line
-    CheckpointError for every failure."""
+    CheckpointError for every failure. A checkpoint written while some models weighted their loss terms
+    themselves is first rewritten to today's form (engine/loss_weights.py, ``upgrade_checkpoint``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; give the path of an existing .pt file")
@@ -186,6 +187,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu", expect: str
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickled objects refused by weights_only, ...
         raise _unreadable(path, e) from None
+    from engine.config import load_plugins
+    from engine.loss_weights import upgrade_checkpoint
+
+    load_plugins()
+    upgrade_checkpoint(ckpt, path)  # a checkpoint of a model that weighted terms itself reads as today's
     check_structure(ckpt, path, expect)
     return ckpt
 

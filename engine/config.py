@@ -6,7 +6,8 @@ A config has these top-level sections::
     data:      {name: <registered dataset>, <its arguments>, + the generic DataSpec keys below}
     optim:     {name: <registered optimizer>, <its arguments>}
     scheduler: {name: <registered scheduler> | none, warmup_steps: int, interval: step|epoch, <its args>}
-    loss_weights: {<loss name>: float}       # weight of each named loss the model returns (default 1)
+    loss_weights: {<loss name>: float}       # weight of a loss term the model returns (default: the
+                                             # model's default_loss_weights, else 1; engine/loss_weights.py)
     train:     TrainSpec below
     callbacks: {<registered callback>: {<its arguments>}, ...}
 
@@ -30,6 +31,7 @@ import registry
 from data import DEFAULT_DATASET
 from engine.schema import (MAX_DEPTH, MAX_FILE_BYTES, MAX_LOSS_WEIGHTS, check_limits, check_run_name,
                            check_sample_args, check_value, require_str_keys, validate_fields, validate_named)
+from engine.loss_weights import translate_config
 from engine.strict_yaml import Loader, Refused, yaml_problem
 from engine.typecheck import short, suggest
 from errors import ConfigError
@@ -183,7 +185,7 @@ def _bare_off(train: Any) -> Any:
 def check_loss_weights(weights: dict, terms: set[str]) -> None:
     """Refuse a ``loss_weights`` key that names none of the model's loss terms (``terms``: the keys its
     ``training_losses`` returns), naming the first unknown key and the closest term: a misspelt weight would
-    otherwise silently leave its loss at weight 1."""
+    otherwise silently leave its loss at its default weight."""
     known = sorted(terms)
     for key in weights:
         if key not in terms:
@@ -227,6 +229,7 @@ def validate(cfg: dict) -> dict:
     for key in cfg:
         if key not in SECTIONS:
             raise ConfigError(f"unknown top-level key {short(key)}{suggest(key, SECTIONS)}")
+    cfg = translate_config(cfg)  # older spellings of loss weights (model.gp_weight, ...) -> loss_weights
     data_extra = {f.name: (typing.get_type_hints(DataSpec)[f.name], f.default)
                   for f in dataclasses.fields(DataSpec) if f.name != "name"}
     sched_extra = {"warmup_steps": (int, 0), "interval": (Literal["step", "epoch"], "step")}

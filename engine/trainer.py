@@ -2,8 +2,11 @@
 
 The Trainer knows devices, the loop, accumulation, clipping, AMP, schedulers, checkpoints and callbacks,
 and nothing about any model: each optimizer update it asks ``model.phase(update)`` which optimizer group to
-train, sums ``model.training_losses(batch, phase)`` with the config's loss weights, back-propagates and
-steps that group's optimizer (see models/base.py). A GAN alternates critic and generator this way.
+train, sums ``model.training_losses(batch, phase)`` (unweighted terms) with the loss weights, back-propagates
+and steps that group's optimizer (see models/base.py). A GAN alternates critic and generator this way. The
+weights are the model's ``default_loss_weights`` overridden by the config's ``loss_weights``
+(engine/loss_weights.py); the resolved dict replaces ``config["loss_weights"]``, so the run's config.yaml
+and every checkpoint hold every weight in force.
 
 The Trainer alone owns the run state: it decides when ``last.pt`` is written (every
 ``train.checkpoint_every`` updates, at every epoch end after the evaluation and the epoch's scheduler step,
@@ -37,6 +40,7 @@ from engine import checkpoint, distributed
 from engine.callbacks import Callback
 from engine.config import check_loss_weights
 from engine.evaluation import evaluate_model
+from engine.loss_weights import resolve, weighted_total
 from errors import TrainingError
 
 
@@ -52,7 +56,10 @@ class Trainer:
         self.config = config
         self.train_cfg = config["train"]
         self.scheduler_interval = config["scheduler"].get("interval", "step")
-        self.loss_weights = dict(config["loss_weights"])  # mutable by callbacks; saved with the run
+        # the model's defaults overridden by the config; mutable by callbacks (set_value); saved with the run,
+        # and written back into the config (config.yaml, checkpoints) so that it shows every weight in force
+        self.loss_weights = resolve(model.default_loss_weights(), config["loss_weights"])
+        config["loss_weights"] = dict(self.loss_weights)
         self.run_dir = Path(run_dir)
         self.callbacks = callbacks
         self.device = device
@@ -259,14 +266,16 @@ class Trainer:
     def evaluate_and_report(self) -> dict[str, float]:
         if "val" not in self.eval_loaders or not self.dist.is_main:  # ranks > 0 train only
             return {}
-        values = self.evaluate("val")
-        terms = {t for ts in self.loss_terms.values() for t in ts}
-        if "loss" not in values and len(self.groups) == 1 and terms and terms <= set(values):
-            # the weighted total, as train/loss (a model whose evaluation returns its loss terms)
-            values["loss"] = sum(self.loss_weights.get(t, 1.0) * values[t] for t in sorted(terms))
-        metrics = {f"val/{k}": v for k, v in values.items()}
+        metrics = {f"val/{k}": v for k, v in self._with_total(self.evaluate("val")).items()}
         self._call("on_validation_end", metrics)
         return metrics
+
+    def _with_total(self, values: dict[str, float]) -> dict[str, float]:
+        """An evaluation's metrics with ``loss``, the weighted total of the loss terms as in train/loss, for
+        a one-phase model whose evaluation returns its (raw) training terms."""
+        terms = {t for ts in self.loss_terms.values() for t in ts}
+        total = weighted_total(values, self.loss_weights, terms) if len(self.groups) == 1 else None
+        return values if total is None else {**values, "loss": total}
 
     def run_final_evaluation(self) -> None:
         """Evaluate once more if the last epoch did not, and report the test split if it is held out."""
@@ -275,7 +284,7 @@ class Trainer:
         if not last_epoch_evaluated:
             self.evaluate_and_report()
         if "test" in self.eval_loaders and self.dist.is_main:
-            metrics = {f"test/{k}": v for k, v in self.evaluate("test").items()}
+            metrics = {f"test/{k}": v for k, v in self._with_total(self.evaluate("test")).items()}
             self._call("on_validation_end", metrics)
 
     # ---------------------------------------------------------------------------------- checkpoints
@@ -302,7 +311,9 @@ class Trainer:
         for name, sched in self.schedulers.items():
             sched.load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
-        self.loss_weights = dict(state["loss_weights"])
+        # a checkpoint holds the resolved weights; one written before they were resolved (engine/loss_weights.py
+        # upgrades its legacy entries) lacks the terms that weighed 1, which the defaults fill in
+        self.loss_weights = resolve(self.model.default_loss_weights(), state["loss_weights"])
         self.loss_terms = {k: list(v) for k, v in state.get("loss_terms", {}).items()}
         for cb in self.callbacks:
             cb.load_state_dict(checkpoint.callback_state(state, callback_key(cb)))

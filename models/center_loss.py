@@ -74,6 +74,12 @@ class CenterLossMLP(Model):
         """uint8 images -> logits (N, classes)."""
         return self.head(self.features(x))
 
+    def default_loss_weights(self) -> dict[str, float]:
+        """ce and center 1. λ, the center term's weight, is each experiment's own (configs: 0.5, the post's,
+        and 0.01; ``loss_weights.center=0``: the softmax baseline), so the configs set it; 1 is the weight a
+        config without it has always trained with."""
+        return {"ce": 1.0, "center": 1.0}
+
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         f = self.features(batch["x"])
         return {"ce": F.cross_entropy(self.head(f), batch["y"]), "center": self.head.center_loss(f, batch["y"])}

@@ -6,7 +6,9 @@
 2. the generalisation side of the post: the same classifier trained with no regulariser, with L2 weight decay on
    the kernels (λ·Σ‖W‖_F², the Frobenius bound of the Lipschitz constant) or with the spectral-norm regulariser
    (λ·Σσ(W)², σ by 5 power steps from all-ones, as the post derives), compared by test accuracy and by the
-   product of the layers' σ (metric ``lipschitz``).
+   product of the layers' σ (metric ``lipschitz``). The loss terms are ``xent`` and the unweighted penalty,
+   ``l2`` or ``spectral``; λ is ``loss_weights.l2`` / ``loss_weights.spectral`` (default 0: the post gives no
+   value; ``model.reg_weight`` is its older spelling, still read: engine/loss_weights.py).
 
     x/255 − 0.5 → [Conv3×3(c) ReLU Conv3×3(c) ReLU MaxPool2] for c in widths → flatten → Dense(hidden) ReLU
                 → Dense(classes)
@@ -26,12 +28,13 @@ from losses.lipschitz import frobenius_penalty, lipschitz_proxy, spectral_norm_p
 from models.base import Model
 
 Regularizer = Literal["none", "l2", "spectral"]
+REG_WEIGHT = 0.0  # the regulariser's default λ (older code's reg_weight default): a run sets its own
 
 
 @registry.register("model", "cnn_classifier")
 class CNNClassifier(Model):
     def __init__(self, image_shape: list[int] = (3, 32, 32), classes: int = 10, widths: list[int] = (32, 64, 128),
-                 hidden: int = 256, regularizer: Regularizer = "none", reg_weight: float = 0.0, sn_iterations: int = 5):
+                 hidden: int = 256, regularizer: Regularizer = "none", sn_iterations: int = 5):
         super().__init__()
         c, h, w = image_shape
         scale = 2 ** len(widths)
@@ -44,7 +47,7 @@ class CNNClassifier(Model):
             c = width
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * (h // scale) * (w // scale), hidden), nn.ReLU())
         self.head = nn.Linear(hidden, classes)
-        self.regularizer, self.reg_weight, self.sn_iterations = regularizer, reg_weight, sn_iterations
+        self.regularizer, self.sn_iterations = regularizer, sn_iterations
 
     @staticmethod
     def pixels(x: Tensor) -> Tensor:
@@ -59,6 +62,19 @@ class CNNClassifier(Model):
         """The penultimate (hidden-d) features of uint8 images: the Fréchet-distance feature space."""
         return {"penultimate": self.body(self.pixels(x))}
 
+    def default_loss_weights(self) -> dict[str, float]:
+        """xent 1; the regulariser's λ 0 (what older code's ``reg_weight`` defaulted to): set it in
+        ``loss_weights``."""
+        return {"xent": 1.0, **({self.regularizer: REG_WEIGHT} if self.regularizer != "none" else {})}
+
+    @classmethod
+    def legacy_loss_weights(cls, args: dict) -> dict[str, tuple[str | None, float | None]]:
+        """``reg_weight`` was λ inside the model, of the term named by ``regularizer`` (none: no term)."""
+        if "reg_weight" not in args:
+            return {}
+        term = args.get("regularizer") if args.get("regularizer") in ("l2", "spectral") else None
+        return {"reg_weight": (term, REG_WEIGHT if args["reg_weight"] is None else args["reg_weight"])}
+
     def penalty(self) -> Tensor:
         if self.regularizer == "l2":
             return frobenius_penalty(self)
@@ -67,7 +83,7 @@ class CNNClassifier(Model):
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         out = {"xent": F.cross_entropy(self(batch["x"]), batch["y"])}
         if self.regularizer != "none":
-            out[self.regularizer] = self.reg_weight * self.penalty()
+            out[self.regularizer] = self.penalty()  # λ: loss_weights.<regularizer>
         return out
 
     @torch.no_grad()

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from losses.cluster_vae import (DEFAULT_RECON_WEIGHT, Variant, category_term, cluster_k, cluster_term,
+from losses.cluster_vae import (DEFAULT_RECON_WEIGHT, VARIANTS, Variant, category_term, cluster_k, cluster_term,
                                 reconstruction)
 from models.base import Model
 from models.layers import keras_init_
@@ -54,18 +54,18 @@ def _lrelu() -> nn.Module:
 
 @register("model", "cluster_vae")
 class ClusterVAE(Model):
-    """The blog's clustering VAE. ``loss``: ``december`` (final code) or ``september``; ``recon_weight`` is
-    λ (default: 2.5 for december, 5 for september, as in the two versions of the code)."""
+    """The blog's clustering VAE. ``loss``: ``december`` (final code) or ``september``. Loss terms ``recon``
+    (unweighted), ``cluster`` and ``category``; λ is ``loss_weights.recon`` (default: 2.5 for december, 5 for
+    september, as in the two versions of the code; ``model.recon_weight`` is its older spelling, still read:
+    engine/loss_weights.py)."""
 
     def __init__(self, latent_dim: int = 20, clusters: int = 10, base_filters: int = 16,
-                 classifier_hidden: int = 256, loss: Variant = "december", recon_weight: float | None = None,
-                 image_shape: list[int] = (1, 28, 28)):
+                 classifier_hidden: int = 256, loss: Variant = "december", image_shape: list[int] = (1, 28, 28)):
         super().__init__()
         c, h, w = image_shape
         if h % 4 or w % 4:
             raise ValueError(f"image_shape {list(image_shape)}: height and width must be multiples of 4")
         self.image_shape, self.latent_dim, self.clusters, self.variant = tuple(image_shape), latent_dim, clusters, loss
-        self.recon_weight = float(DEFAULT_RECON_WEIGHT[loss] if recon_weight is None else recon_weight)
         f1, f2 = 2 * base_filters, 4 * base_filters  # the filter count doubles before each stage: 16 → 32 → 64
         self.encoder = nn.Sequential(
             SameConvStride2(c, f1), _lrelu(), nn.Conv2d(f1, f1, 3, padding=1), _lrelu(),
@@ -108,6 +108,19 @@ class ClusterVAE(Model):
         return self.classifier(mean).argmax(dim=1)
 
     # ----------------------------------------------------------------------------------- Trainer contract
+    def default_loss_weights(self) -> dict[str, float]:
+        """λ on ``recon`` (2.5 or 5, by the loss version); ``cluster`` and ``category`` 1."""
+        return {"recon": DEFAULT_RECON_WEIGHT[self.variant], "cluster": 1.0, "category": 1.0}
+
+    @classmethod
+    def legacy_loss_weights(cls, args: dict) -> dict[str, tuple[str | None, float | None]]:
+        """``recon_weight`` was λ inside the model (null: the loss version's default)."""
+        if "recon_weight" not in args:
+            return {}
+        value, variant = args["recon_weight"], args.get("loss")
+        default = DEFAULT_RECON_WEIGHT[variant] if variant in VARIANTS else None
+        return {"recon_weight": ("recon", default if value is None else value)}
+
     def _terms(self, x: Tensor) -> dict[str, Tensor]:
         # the loss terms in fp32 under train.amp (``.float()`` is a no-op on fp32 tensors)
         mean, logvar = (t.float() for t in self.encode(x))
@@ -115,17 +128,12 @@ class ClusterVAE(Model):
         x_hat = self.decode(z).float()
         p_y = self.cluster_probs(z)
         k = cluster_k(self.variant, z, mean, logvar, self.cluster_means)
-        return {"recon": self.recon_weight * reconstruction(x, x_hat), "cluster": cluster_term(p_y, k),
-                "category": category_term(p_y)}
+        return {"recon": reconstruction(x, x_hat), "cluster": cluster_term(p_y, k), "category": category_term(p_y)}
 
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
-        """The three terms of the blog's loss, λ already inside ``recon`` (their plain sum is the loss)."""
+        """The three terms of the blog's loss, unweighted (the Trainer puts λ on ``recon``); also the
+        evaluation metrics (Model's default), whose weighted total the Trainer reports as ``val/loss``."""
         return self._terms(self.pixels(batch["x"]))
-
-    @torch.no_grad()
-    def evaluation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        terms = self._terms(self.pixels(batch["x"]))
-        return {**terms, "loss": sum(terms.values())}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, cluster: int | None = None,

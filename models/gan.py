@@ -6,6 +6,7 @@ the power iteration: losses/lipschitz.py.
                → flatten (4·4·c) → Dense(1, no bias)                       (n = log2(S/4): 4 for 64, 3 for 32)
     generator  z (100) → Dense(4·4·c) BN ReLU → n−1 × [ConvT(c/2, 5×5, s2) BN ReLU] → ConvT(3, 5×5, s2) tanh
     losses     critic: mean f(G(z)) − mean f(x) (+ 10·GP);  generator: −mean f(G(z))   (``loss: hinge`` also)
+               terms ``critic``, ``gp`` (unweighted; λ = loss_weights.gp, default 10) and ``generator``
     schedule   ``n_critic`` (5) critic updates, then 1 generator update: one "iteration" is 6 optimizer updates
 
 ``constraint`` on the critic:
@@ -16,7 +17,8 @@ the power iteration: losses/lipschitz.py.
   * ``sn_torch``: ``torch.nn.utils.parametrizations.spectral_norm`` on kernels (persistent u, one step per
     training forward; not on γ): the standard estimator, a labelled variant;
   * ``gp``: no normalisation; two-sided gradient penalty λ(‖∇f(x̂)‖ − 1)² (``gp_one_sided`` for the post's
-    max(·, 0)² suggestion), λ = ``gp_weight`` (10);
+    max(·, 0)² suggestion), λ = ``loss_weights.gp`` (10, the blog's; ``model.gp_weight`` is its older spelling,
+    still read: engine/loss_weights.py);
   * ``none``.
 
 Keras details kept: TensorFlow 'same' padding (5×5 stride 2 on an even size pads 1 before and 2 after; the
@@ -43,6 +45,7 @@ from registry import register
 
 Constraint = Literal["sn", "sn_projection", "sn_torch", "gp", "none"]
 CriticLoss = Literal["wgan", "hinge"]
+GP_WEIGHT = 10.0  # λ of the gradient penalty (wgan_gp_celeba.py)
 
 
 class SameConv5(nn.Sequential):
@@ -121,13 +124,13 @@ class Generator(nn.Module):
 class LipschitzGAN(Model):
     def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, base_filters: int = 64,
                  constraint: Constraint = "sn", sn_iterations: int = 5, loss: CriticLoss = "wgan",
-                 gp_weight: float = 10.0, gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
+                 gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
         super().__init__()
         if n_critic < 1 or sn_iterations < 1:
             raise ValueError(f"n_critic and sn_iterations must be >= 1, got {n_critic} and {sn_iterations}")
         self.image_shape = (channels, image_size, image_size)
         self.z_dim, self.constraint, self.sn_iterations, self.loss = z_dim, constraint, sn_iterations, loss
-        self.gp_weight, self.gp_one_sided, self.n_critic = gp_weight, gp_one_sided, n_critic
+        self.gp_one_sided, self.n_critic = gp_one_sided, n_critic
         self.critic = keras_init_(Critic(image_size, channels, base_filters, lrelu_slope))
         self.generator = keras_init_(Generator(image_size, channels, base_filters, z_dim))
         if constraint == "sn":
@@ -139,6 +142,19 @@ class LipschitzGAN(Model):
                     spectral_norm(m)
 
     # ------------------------------------------------------------------------------------ Trainer contract
+    def default_loss_weights(self) -> dict[str, float]:
+        """critic and generator 1; with ``constraint: gp`` the penalty's λ = 10."""
+        return {"critic": 1.0, "generator": 1.0, **({"gp": GP_WEIGHT} if self.constraint == "gp" else {})}
+
+    @classmethod
+    def legacy_loss_weights(cls, args: dict) -> dict[str, tuple[str | None, float | None]]:
+        """``gp_weight`` was λ inside the model (only used with ``constraint: gp``)."""
+        if "gp_weight" not in args:
+            return {}
+        value = args["gp_weight"]
+        return {"gp_weight": ("gp" if args.get("constraint") == "gp" else None,
+                              GP_WEIGHT if value is None else value)}
+
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"critic": list(self.critic.parameters()), "generator": list(self.generator.parameters())}
 
@@ -168,7 +184,7 @@ class LipschitzGAN(Model):
         else:
             out = {"critic": hinge_critic_loss(real_scores, fake_scores)}
         if self.constraint == "gp":
-            out["gp"] = self.gp_weight * gradient_penalty(self.critic, real, fake, self.gp_one_sided)
+            out["gp"] = gradient_penalty(self.critic, real, fake, self.gp_one_sided)  # λ: loss_weights.gp
         return out
 
     @torch.no_grad()

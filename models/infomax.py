@@ -9,7 +9,10 @@
              (``global_pair: z``); the DIM paper's is a = the flattened C (``global_pair: feature_map``)
     local    T_l(C_ij, z): the same MLP as 1×1 convs on concat[C, z tiled to 4×4] (512 channels)
     loss     α·global + β·local + γ·KL(N(z_mean, σ²) ‖ N(0, I))  with α 0.5, β 1.5, γ 0.01; the encoder and
-             both discriminators minimise this one loss (one optimizer; not adversarial)
+             both discriminators minimise this one loss (one optimizer; not adversarial). The model returns
+             the terms ``global``, ``local`` and ``prior`` unweighted; α, β, γ are ``loss_weights.global``,
+             ``.local`` and ``.prior`` (``model.alpha``/``beta``/``gamma`` are their older spellings, still
+             read: engine/loss_weights.py)
 
 Negatives pair each sample with another one of the batch (a shuffle of z for the global term, of C for the
 local one, drawn separately). ``negatives: derangement`` (default) never pairs a sample with itself;
@@ -45,6 +48,8 @@ from registry import register
 Estimator = Literal["js", "infonce"]
 GlobalPair = Literal["z", "feature_map"]
 Negatives = Literal["derangement", "permutation"]
+WEIGHTS = {"global": 0.5, "local": 1.5, "prior": 0.01}  # the blog's α, β, γ
+LEGACY_WEIGHT_ARGS = {"alpha": "global", "beta": "local", "gamma": "prior"}  # older constructor arguments
 
 
 def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -65,11 +70,9 @@ def mlp(d_in: int, hidden: int, d_out: int, conv: bool) -> nn.Sequential:
 class InfoMax(Model):
     def __init__(self, image_shape: list[int] = (3, 32, 32), latent_dim: int = 256,
                  filters: list[int] = (64, 128, 256), top_blocks: int = 2, disc_hidden: int = 256,
-                 alpha: float = 0.5, beta: float = 1.5, gamma: float = 0.01, estimator: Estimator = "js",
-                 global_pair: GlobalPair = "z", negatives: Negatives = "derangement", blog_clip: bool = False,
-                 kl_reduction: Literal["mean", "sum"] = "mean", views: Literal[1, 2] = 1,
-                 crop_scale: list[float] = (0.3, 1.0),
-                 jitter: float = 0.4):
+                 estimator: Estimator = "js", global_pair: GlobalPair = "z", negatives: Negatives = "derangement",
+                 blog_clip: bool = False, kl_reduction: Literal["mean", "sum"] = "mean", views: Literal[1, 2] = 1,
+                 crop_scale: list[float] = (0.3, 1.0), jitter: float = 0.4):
         super().__init__()
         self.views, self.crop_scale, self.jitter = views, tuple(crop_scale), jitter
         c, h, w = image_shape
@@ -78,7 +81,6 @@ class InfoMax(Model):
             raise ValueError(f"image_shape {list(image_shape)}: height and width must be multiples of {scale} "
                              f"({len(filters)} pooling blocks)")
         self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
-        self.alpha, self.beta, self.gamma = alpha, beta, gamma
         self.estimator, self.global_pair, self.negatives = estimator, global_pair, negatives
         self.blog_clip, self.kl_reduction = blog_clip, kl_reduction
         channels = [c, *filters]
@@ -96,6 +98,17 @@ class InfoMax(Model):
             self.global_x, self.global_z = (mlp(d, disc_hidden, disc_hidden, conv=False) for d in (x_side, latent_dim))
             self.local_x = mlp(width, disc_hidden, disc_hidden, conv=True)
             self.local_z = mlp(latent_dim, disc_hidden, disc_hidden, conv=False)
+
+    # ------------------------------------------------------------------------------------- the weights
+    def default_loss_weights(self) -> dict[str, float]:
+        """α 0.5 on ``global``, β 1.5 on ``local``, γ 0.01 on ``prior`` (the blog's)."""
+        return dict(WEIGHTS)
+
+    @classmethod
+    def legacy_loss_weights(cls, args: dict) -> dict[str, tuple[str | None, float | None]]:
+        """``alpha``, ``beta`` and ``gamma`` were α, β, γ inside the model."""
+        return {arg: (term, WEIGHTS[term] if args[arg] is None else args[arg])
+                for arg, term in LEGACY_WEIGHT_ARGS.items() if arg in args}
 
     # ----------------------------------------------------------------------------------------- parts
     @staticmethod
@@ -162,15 +175,10 @@ class InfoMax(Model):
             pairs = [(0, 1), (1, 0)]
         terms = [self._pair_terms(views[i], views[j]) for i, j in pairs]
         prior = sum(kl_to_standard_normal(v[2], v[3], self.kl_reduction) for v in views) / len(views)
-        return {"global": self.alpha * sum(t[0] for t in terms) / len(terms),
-                "local": self.beta * sum(t[1] for t in terms) / len(terms),
-                "prior": self.gamma * prior}
+        return {"global": sum(t[0] for t in terms) / len(terms), "local": sum(t[1] for t in terms) / len(terms),
+                "prior": prior}
 
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
-        """α·global, β·local and γ·prior (weights inside: their plain sum is the blog's loss)."""
+        """global, local and prior, unweighted (the Trainer's α, β, γ make the blog's loss); also the
+        evaluation metrics (Model's default), whose weighted total the Trainer reports as ``val/loss``."""
         return self._terms(batch["x"])
-
-    @torch.no_grad()
-    def evaluation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        terms = self._terms(batch["x"])
-        return {**terms, "loss": sum(terms.values())}

@@ -167,6 +167,10 @@ class NICE(Model):
             return 0.5 * z.pow(2).sum(dim=1) - log_det
         return -logistic_log_density(z) - log_det
 
+    def default_loss_weights(self) -> dict[str, float]:
+        """One term, weight 1."""
+        return {"nll": 1.0}
+
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         z, log_det = self(self.preprocess(batch["x"]))
         # blog: the constant-free loss; dequantize: the full NLL (nats/image) of the density on [0, 1)^D

@@ -162,6 +162,10 @@ class Seq2Seq(Model):
                                 ignore_index=PAD, reduction="sum")
         return total, (target != PAD).sum()
 
+    def default_loss_weights(self) -> dict[str, float]:
+        """One term, weight 1."""
+        return {"xent": 1.0}
+
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         total, count = self.token_losses(batch)
         return {"xent": total / count.clamp(min=1)}

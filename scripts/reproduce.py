@@ -105,10 +105,10 @@ RUNS = {
                               "quick": Q_CLASSIFIER, "budget": 30, "full_budget": 3600},
     # 5e-4 collapsed to chance with Adam (docs/RESULTS.md, post 8); 5e-5 trains
     "classifier_cifar10_l2": {"config": "configs/classifier_cifar10.yaml",
-                              "args": ["model.regularizer=l2", "model.reg_weight=5.0e-5"],
+                              "args": ["model.regularizer=l2", "loss_weights.l2=5.0e-5"],
                               "quick": Q_CLASSIFIER, "budget": 30, "full_budget": 3600},
     "classifier_cifar10_spectral": {"config": "configs/classifier_cifar10.yaml",
-                                    "args": ["model.regularizer=spectral", "model.reg_weight=1.0e-2"],
+                                    "args": ["model.regularizer=spectral", "loss_weights.spectral=1.0e-2"],
                                     "quick": Q_CLASSIFIER, "budget": 35, "full_budget": 4500},
     # 60,000 updates; critic steps of 0.6 s (SN), 0.9 s (GP), 0.45 s (projection) measured by bench/gan_step.py
     "gan_cifar10_sn": {"config": "configs/gan_cifar10_sn.yaml", "args": [],
@@ -432,9 +432,13 @@ def mismatch(run_dir: Path, config: dict) -> str:
     the train/callback bookkeeping keys are not compared)."""
     import yaml
     from engine.config import diff_keys
+    from engine.loss_weights import translate_config
+    from errors import UserError
     try:
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        if isinstance(saved, dict):  # a run of older code: its model.reg_weight ... read as loss_weights
+            saved = translate_config(saved)
+    except (OSError, yaml.YAMLError, UserError):
         return ""
     keys = []
     for section in ("model", "data", "optim", "loss_weights"):

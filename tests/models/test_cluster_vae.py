@@ -59,14 +59,15 @@ def test_model_loss_equals_the_formula_with_the_same_noise():
         d2 = ((z[:, None, :] - model.cluster_means[None]) ** 2).sum(dim=2)             # (N, K)
         cluster = (p * (-0.5 * logvar.sum(dim=1, keepdim=True) + 0.5 * d2)).sum(dim=1).mean()
         category = (p * p.log()).sum(dim=1).mean()
-    assert float(losses["recon"]) == pytest.approx(2.5 * float(recon), rel=1e-5)
+    assert float(losses["recon"]) == pytest.approx(float(recon), rel=1e-5)  # unweighted: lambda is the Trainer's
     assert float(losses["cluster"]) == pytest.approx(float(cluster), rel=1e-5)
     assert float(losses["category"]) == pytest.approx(float(category), rel=1e-5)
 
 
 def test_blog_architecture_and_defaults():
     model = ClusterVAE()
-    assert model.recon_weight == 2.5 and ClusterVAE(loss="september").recon_weight == 5.0
+    assert model.default_loss_weights() == {"recon": 2.5, "cluster": 1.0, "category": 1.0}
+    assert ClusterVAE(loss="september").default_loss_weights()["recon"] == 5.0
     assert torch.count_nonzero(model.cluster_means) == 0 and model.cluster_means.shape == (10, 20)
     h = model.encoder(torch.zeros(2, 1, 28, 28))
     assert h.shape == (2, 64 * 7 * 7)
