@@ -76,9 +76,9 @@ def test_every_script_shows_help_with_only_the_installed_modules(tmp_path):
     assert len(results) == len(SCRIPTS) >= 20
     entries = {p.relative_to(ROOT).as_posix() for p in SCRIPTS if '__name__ == "__main__"' in p.read_text("utf-8")}
     assert {"scripts/reproduce.py", "bench/speed.py"} <= entries and "scripts/targets.py" not in entries
-    # an entry point prints its usage and exits 0; a shared module (targets, steps) imports without a word
 
     def as_expected(name: str, code, out: str) -> bool:
+        """An entry point prints its usage and exits 0; a shared module (targets, steps) imports silently."""
         return code == 0 and out.startswith("usage:") if name in entries else code is None and out == ""
 
     bad = {name: r for name, r in results.items() if not as_expected(name, *r)}
