@@ -8,16 +8,15 @@
     python scripts/reproduce.py nice --runs-dir ../runs         # use (and complete) the runs already made there
     python scripts/reproduce.py nice_gap --run nice_mnist_blog=../runs/nice_mnist_blog   # this run, no training
 
-The targets, their steps and runs are the table in scripts/targets.py (plain data). A run is skipped when its
-folder holds a finished run (results.json at the step's train.epochs / train.max_steps), resumed with
-``--resume auto`` when it holds a last.pt (Ctrl-C also writes results.json: such a run is resumed), trained
-otherwise; ``--run NAME=PATH`` uses the finished run folder PATH instead. Commands run from the repository root
-with this interpreter, their output appended to a log (``<run folder>/train.log``, or
-``<runs-dir>/_logs/<target>/<NN>_<script>.log``; a step's ``stdout`` file gets the script's standard output).
-``--quick``: the steps' quick overrides, runs under runs_quick/, figures under docs/figures/quick/ (never
-docs/figures/), and a QUICK.md in both saying these check the pipeline, not the numbers. Data is found as
-train.py finds it; ``--set data.root=DIR`` passes a key to every run. A failing step stops everything (with
-``--keep-going``: its target and the steps needing its run) with a line naming the step, its log and its last
+The targets, steps and runs are the table in scripts/targets.py (plain data). A run is skipped when its folder
+holds a finished run (results.json at the step's train.epochs / max_steps), resumed with ``--resume auto`` when
+it holds a last.pt (a Ctrl-C'd run too), trained otherwise; ``--run NAME=PATH`` uses the finished run PATH
+instead. Commands run from the repository root with this interpreter, their output appended to a log
+(``<run folder>/train.log``, ``<runs-dir>/_logs/<target>/<NN>_<script>.log``; a step's ``stdout`` file gets the
+script's standard output). ``--quick``: the quick overrides, runs under runs_quick/, figures under
+docs/figures/quick/ (never docs/figures/), a QUICK.md in both (these check the pipeline, not the numbers). Data
+is found as train.py finds it; ``--set data.root=DIR`` passes a key to every run. A failing step stops all
+(``--keep-going``: its target and the steps needing its run) with a line naming the step, its log and last
 output line, and its exit code. An unknown target or a bad argument: one line on stderr, exit code 2.
 """
 from __future__ import annotations
@@ -255,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or not args.targets:
             raise UsageError(f"{f'unknown target {unknown[0]!r}' if unknown else 'name a target'}; valid targets: "
                              f"all, {', '.join(TARGETS)} (--list describes them)")
+        bad = [item for item in args.extra if "=" not in item]
+        if bad:
+            raise UsageError(f"--set {bad[0]!r} must look like key.sub=value (e.g. train.threads=1)")
         names = list(TARGETS) if "all" in args.targets else list(dict.fromkeys(args.targets))
         runs_dir, fig_dir = folders(args)
         steps = plan(names, args.quick, runs_dir, fig_dir, parse_given(args.run, names), args.extra)
