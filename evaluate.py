@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from data.loader import InMemoryLoader
-from engine.build import build_splits, load_trained_model, resolve_device, split_size
+from engine.build import build_splits, resolve_device, split_size
 from engine.cli import OneLineParser, user_errors_exit_2
 from engine.config import apply_overrides, validate
 from engine.evaluation import evaluate_model
 from engine.loss_weights import resolve, weighted_total
-from errors import CheckpointError, ConfigError
+from engine.runs import load_run
+from errors import ConfigError
 
 SPLITS = ("train", "val", "test")
 
@@ -76,11 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     device = resolve_device(args.device, "--device")
-    if not Path(args.checkpoint).is_file():  # checked here, so that the message names this script's flag
-        what = "is a directory" if Path(args.checkpoint).is_dir() else "not found"
-        raise CheckpointError(f"--checkpoint {args.checkpoint} {what}; pass a run's best.pt or last.pt")
-    model, config = load_trained_model(args.checkpoint, device, use_ema=args.ema)
-    config = validate(apply_overrides(config, args.overrides))
+    run = load_run(args.checkpoint, prefer=(), option="--checkpoint", device=device, use_ema=args.ema)
+    model, config = run.model, validate(apply_overrides(run.config, args.overrides))
     splits = build_splits(config["data"])
     split, note = choose_split(args.split, splits, config["data"])
     if note:

@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 
 from data.text import UNK, normalize
-from engine.build import load_trained_model, resolve_device
+from engine.build import resolve_device
 from engine.cli import OneLineParser, user_errors_exit_2
-from errors import CheckpointError, ConfigError, DataError
+from engine.runs import load_run
+from errors import ConfigError, DataError
 
 # every character at which str.splitlines breaks a line; none may reach a title, or a title becomes two lines
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -89,16 +90,10 @@ def one_line(title: str) -> str:
 
 
 def load_seq2seq(path: str, device):
-    """(model, config) of a seq2seq checkpoint. A missing path is checked here, so that the message names
-    --checkpoint (the engine's is worded for every caller)."""
-    if not Path(path).is_file():
-        what = "is a directory" if Path(path).is_dir() else "not found"
-        raise CheckpointError(f"--checkpoint {path} {what}; pass a seq2seq run's best.pt or last.pt")
-    model, config = load_trained_model(path, device)
-    if config["model"]["name"] != "seq2seq":
-        raise ConfigError(f"--checkpoint {path} holds a {config['model']['name']!r} model; generate.py needs a "
-                          f"seq2seq checkpoint (e.g. from configs/seq2seq_lcsts.yaml)")
-    return model, config
+    """(model, config) of a seq2seq checkpoint file; messages name --checkpoint."""
+    run = load_run(path, "seq2seq", prefer=(), option="--checkpoint", device=device,
+                   purpose="generate.py needs a seq2seq checkpoint (e.g. from configs/seq2seq_lcsts.yaml)")
+    return run.model, run.config
 
 
 @user_errors_exit_2

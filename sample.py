@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from engine import checkpoint
-from engine.build import model_from_state, resolve_device
+from engine.build import resolve_device
 from engine.cli import OneLineParser, user_errors_exit_2
 from engine.config import parse_value
+from engine.runs import load_run
 from engine.schema import check_sample_args
-from errors import CheckpointError, ConfigError
+from errors import ConfigError
 
 MAX_SAMPLES = 100_000
 
@@ -58,14 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--seed must be in [0, 2**63 - 1], got {args.seed}")
     kwargs = sample_kwargs(args.sample_args)
     device = resolve_device(args.device, "--device")
-    path = Path(args.checkpoint)
-    if not path.is_file():  # checked here, so that the message names this script's flag
-        what = "is a directory" if path.is_dir() else "not found"
-        raise CheckpointError(f"--checkpoint {path} {what}; pass a run's best.pt or last.pt")
-    state = checkpoint.load(path, expect="weights")
-    check_sample_args(state["config"]["model"]["name"], kwargs, "sample arguments", n_setting="--n",
+    # the model is built after the sample arguments are checked against its sample() signature
+    run = load_run(args.checkpoint, prefer=(), option="--checkpoint", device=device, use_ema=args.ema, build=False)
+    check_sample_args(run.model_name, kwargs, "sample arguments", n_setting="--n",
                       no_sampler_fix="sample.py needs the checkpoint of a model that samples")
-    model = model_from_state(state, device, use_ema=args.ema, source=f"--checkpoint {path}")
+    model = run.model
     g = torch.Generator(device=device).manual_seed(args.seed)
     try:
         images = model.sample(args.n, generator=g, **kwargs).float().cpu()
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # the model's own check of a sample argument (a cluster id out of range, ...)
         raise ConfigError(f"{type(model).__name__}.sample: {e}") from None
     suffix = "".join(f"_{k}{v}" for k, v in kwargs.items())
-    out = Path(args.out) if args.out else path.parent / "samples" / f"sample_seed{args.seed}{suffix}.png"
+    out = Path(args.out) if args.out else run.folder / "samples" / f"sample_seed{args.seed}{suffix}.png"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         save_image(images, out, nrow=args.nrow or max(1, math.isqrt(args.n)), padding=0)

@@ -18,7 +18,7 @@ size with a 3,809-character vocabulary (LCSTS at min_count 2) and random 108-cha
 mean). An untrained model rarely emits the end id, so its titles run to ``--max-len``: the worst case for the
 rerun, so prefer a trained checkpoint for a realistic ratio.
 
-    cd /work/main && /work/venv/bin/python bench/beam_search.py [--checkpoint runs/seq2seq_lcsts/best.pt]
+    python bench/beam_search.py [--checkpoint runs/seq2seq_lcsts/best.pt]
 """
 from __future__ import annotations
 
@@ -31,16 +31,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data.text import SPECIAL, pad_ids, pairs_file, read_pairs  # noqa: E402
-from engine.build import load_trained_model  # noqa: E402
-from models.seq2seq import Seq2Seq  # noqa: E402
+from data.text import SPECIAL, pad_ids, pairs_file, read_pairs
+from engine.runs import load_run
+from models.seq2seq import Seq2Seq
 
 
 def inputs(args) -> tuple[Seq2Seq, torch.Tensor, str]:
     if args.checkpoint:
-        model, config = load_trained_model(args.checkpoint)
+        run = load_run(args.checkpoint, "seq2seq")
+        model, config = run.model, run.config
         data = config["data"]
         path = Path(args.data_file) if args.data_file else pairs_file(data.get("path"), data["file"], data.get("root"))
         pairs = read_pairs(path)

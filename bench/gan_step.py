@@ -17,7 +17,7 @@ How
 
 Threads default to 1 (bench/README.md).
 
-    cd /work/main && /work/venv/bin/python bench/gan_step.py
+    python bench/gan_step.py
 """
 from __future__ import annotations
 
@@ -26,13 +26,10 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.gan import LipschitzGAN  # noqa: E402
+from models.gan import LipschitzGAN
 
 VARIANTS = ("sn", "gp", "sn_torch", "sn_projection")
 

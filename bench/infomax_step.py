@@ -17,23 +17,19 @@ How
 
 Threads default to 1 (see bench/README.md: the machine is shared with training jobs).
 
-    cd /work/main && /work/venv/bin/python bench/infomax_step.py
+    python bench/infomax_step.py
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.infomax import InfoMax  # noqa: E402
+from models.infomax import InfoMax
 
 NETWORK_OPS = ("conv", "addmm", "mm", "bmm", "linear", "batch_norm", "leaky_relu", "relu", "threshold",
                "max_pool", "einsum")

@@ -18,7 +18,7 @@ Acceptance: ratio = train_flops_per_s / matmul_flops_per_s >= 0.5.
 Threads default to 1: this 2-core machine is shared with training jobs, and two OpenMP threads competing
 with them make NICE steps several times slower and erratic (--threads 0 = torch's default).
 
-    cd /work/main && /work/venv/bin/python bench/nice_throughput.py
+    python bench/nice_throughput.py
 """
 from __future__ import annotations
 
@@ -27,15 +27,12 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from engine.build import build_model  # noqa: E402
-from engine.config import validate  # noqa: E402
+from engine.build import build_model
+from engine.config import validate
 
 
 def gemm_flops_per_s(m: int, k: int, n: int, repeats: int) -> float:

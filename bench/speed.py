@@ -30,18 +30,13 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from data.loader import InMemoryLoader  # noqa: E402
-from engine.build import build_model, build_splits, fill_model_args  # noqa: E402
-from engine.config import validate  # noqa: E402
+from data.loader import InMemoryLoader
+from engine.build import build_model, build_splits, fill_model_args
+from engine.config import validate
 
 FAMILIES = {
     "nice": ({"name": "nice"}, {"name": "fake", "image_shape": [1, 28, 28], "n_train": 128}, 128,

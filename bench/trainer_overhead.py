@@ -25,7 +25,7 @@ Acceptance: ratio = trainer_s_per_update / bare_s_per_update <= 1.05.
 Threads default to 1: this 2-core machine is shared with training jobs, and two OpenMP threads competing
 with them make NICE steps several times slower and erratic (--threads 0 = torch's default).
 
-    cd /work/main && /work/venv/bin/python bench/trainer_overhead.py
+    python bench/trainer_overhead.py
 """
 from __future__ import annotations
 
@@ -36,15 +36,12 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from engine.build import build_model, build_trainer  # noqa: E402
-from engine.callbacks import Callback  # noqa: E402
-from engine.config import validate  # noqa: E402
+from engine.build import build_model, build_trainer
+from engine.callbacks import Callback
+from engine.config import validate
 
 MNIST_UPDATES_PER_EPOCH = 469  # ceil(60000 / 128)
 

@@ -22,46 +22,29 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as `python scripts/center_loss_figure.py`: modules live at the repo root
-    sys.path.insert(0, str(REPO))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from engine import checkpoint  # noqa: E402
-from engine.build import load_dataset, model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.runs import load_run  # noqa: E402
 from errors import ConfigError  # noqa: E402
 
 STEM = "center_loss_features"
-
-
-def test_split(data_cfg: dict) -> dict[str, torch.Tensor]:
-    """The dataset's test split, loaded with the run's own data settings (engine keys left out)."""
-    splits = load_dataset(data_cfg)
-    if "test" not in splits:
-        raise ConfigError(f"dataset {data_cfg['name']!r} has no test split to embed")
-    return splits["test"]
-
-
 CENTER_LOSS_MODELS = ("center_loss_mlp", "center_loss_cnn")  # the blog's linear feature; the paper's LeNets++
 
 
 @torch.no_grad()
 def embed(spec: str, batch_size: int = 1000) -> dict:
-    path = checkpoint.resolve_run_checkpoint(spec)
-    state = checkpoint.load(path)
-    config = state["config"]
-    if config["model"]["name"] not in CENTER_LOSS_MODELS:
-        raise ConfigError(f"{path} holds model {config['model']['name']!r}; this figure needs one of "
-                          f"{', '.join(CENTER_LOSS_MODELS)}")
-    model = model_from_state(state)  # eval mode
-    data = test_split(config["data"])
+    run = load_run(spec, CENTER_LOSS_MODELS,
+                   purpose=f"this figure needs one of {', '.join(CENTER_LOSS_MODELS)}")  # eval mode
+    path, state, config, model = run.path, run.state, run.config, run.model
+    if "test" not in run.dataset:  # loaded with the run's own data settings
+        raise ConfigError(f"dataset {config['data']['name']!r} has no test split to embed")
+    data = run.dataset["test"]
     feats, logits = [], []
     for i in range(0, len(data["x"]), batch_size):
         f = model.features(data["x"][i:i + batch_size])

@@ -25,11 +25,7 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as `python scripts/cluster_vae_figures.py`: the modules live at the repo root
-    sys.path.insert(0, str(REPO))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,12 +33,12 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 from data.loader import InMemoryLoader  # noqa: E402
-from engine import checkpoint  # noqa: E402
-from engine.build import load_dataset, model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.runs import load_run  # noqa: E402
 from errors import ConfigError  # noqa: E402
 from metrics.clustering import assignments, clustering_report, contingency, hungarian_mapping  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 SIDE = 8  # the code's 8 × 8 grids
 
 
@@ -101,18 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    path = checkpoint.resolve_run_checkpoint(args.run, prefer=("last.pt",))
-    state = checkpoint.load(path)
-    config = state["config"]
-    if config["model"]["name"] != "cluster_vae":
-        raise ConfigError(f"{path} holds a {config['model']['name']!r} model; this script draws cluster_vae figures")
-    model = model_from_state(state, "cpu")
-    splits = load_dataset(config["data"])
+    run = load_run(args.run, "cluster_vae", prefer=("last.pt",), purpose="this script draws cluster_vae figures")
+    path, state, config, model, splits = run.path, run.state, run.config, run.model, run.dataset
     if "test" not in splits:
         raise ConfigError(f"dataset {config['data']['name']!r} has no test split to cluster")
     tag = args.tag or config["data"]["name"]
     args.out.mkdir(parents=True, exist_ok=True)
-    step = int(state["progress"]["step"])
+    step = run.step
 
     scores, ids = {}, {}
     for split in ("train", "test"):

@@ -26,20 +26,15 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from engine import checkpoint  # noqa: E402
-from engine.build import load_dataset, model_from_state  # noqa: E402
-from engine.checkpoint import resolve_run_checkpoint  # noqa: E402
+from engine.build import load_dataset  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.runs import load_run  # noqa: E402
 from errors import CheckpointError, ConfigError  # noqa: E402
 from metrics.frechet import feature_stats, frechet_distance, inception_features, inception_model  # noqa: E402
 
@@ -79,20 +74,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if bool(args.classifier) == bool(args.inception):
         raise ConfigError("pass exactly one of --classifier CLS_RUN (classifier FD) or --inception PATH (FID)")
-    first = checkpoint.load(run_checkpoints(args.runs[0])[-1])
+    first = load_run(run_checkpoints(args.runs[0])[-1], build=False)
     if args.classifier:
-        cls_path = resolve_run_checkpoint(args.classifier)
-        cls_state = checkpoint.load(cls_path)
-        classifier = model_from_state(cls_state)
+        cls_run = load_run(args.classifier)
+        cls_path, classifier = cls_run.path, cls_run.model
         if not hasattr(classifier, "features"):
             raise ConfigError(f"{cls_path} holds no model with features(); train configs/classifier_cifar10.yaml")
-        data_cfg = cls_state["config"]["data"]
+        data_cfg = cls_run.config["data"]
         embed = lambda x: torch.cat([classifier.features(x[i:i + 500])["penultimate"]  # noqa: E731
                                      for i in range(0, len(x), 500)])
         kind, cache = f"classifier FD ({cls_path})", cls_path.parent / f"real_stats_{args.split}_{args.n}_v2.pt"
     else:
         net = inception_model(args.inception)
-        data_cfg = first["config"]["data"]
+        data_cfg = first.config["data"]
         embed = lambda x: inception_features(net, x)  # noqa: E731
         kind, cache = f"FID (Inception weights {args.inception})", None
     if cache is not None and cache.is_file():
@@ -109,15 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     for run in args.runs:
         rows = []
         for path in run_checkpoints(run):
-            state = checkpoint.load(path)
-            if rows and rows[-1]["step"] == state["progress"]["step"]:
+            snapshot = load_run(path, build=False)
+            if rows and rows[-1]["step"] == snapshot.step:
                 continue  # last.pt saved at a snapshot's update: the same weights, scored once
-            model = model_from_state(state)
-            n_critic = state["config"]["model"].get("n_critic", 5)
-            fd = frechet_distance(*feature_stats(embed(generated_uint8(model, args.n, args.seed))), mu_real, sigma_real)
-            wall = checkpoint.callback_state(state, "metrics").get("wall_s")
-            rows.append({"checkpoint": path.name, "step": state["progress"]["step"],
-                         "iteration": state["progress"]["step"] // (n_critic + 1), "wall_s": wall, "fd": fd})
+            n_critic = snapshot.config["model"].get("n_critic", 5)
+            fd = frechet_distance(*feature_stats(embed(generated_uint8(snapshot.model, args.n, args.seed))),
+                                  mu_real, sigma_real)
+            wall = snapshot.callback_state("metrics").get("wall_s")
+            rows.append({"checkpoint": path.name, "step": snapshot.step,
+                         "iteration": snapshot.step // (n_critic + 1), "wall_s": wall, "fd": fd})
             print(f"{run.name} {path.name}: iteration {rows[-1]['iteration']}, FD {fd:.3f}", flush=True)
         report["runs"][run.name] = rows
     out = Path(args.out)

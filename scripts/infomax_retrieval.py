@@ -26,20 +26,14 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import torch
+from torchvision.utils import save_image
 
-import torch  # noqa: E402
-from torchvision.utils import save_image  # noqa: E402
-
-from data.loader import InMemoryLoader  # noqa: E402
-from engine import checkpoint  # noqa: E402
-from engine.build import load_dataset, model_from_state  # noqa: E402
-from engine.checkpoint import resolve_run_checkpoint  # noqa: E402
-from engine.cli import user_errors_exit_2  # noqa: E402
-from errors import ConfigError  # noqa: E402
-from metrics.probes import extract_features, nearest_neighbours  # noqa: E402
+from data.loader import InMemoryLoader
+from engine.cli import user_errors_exit_2
+from engine.runs import load_run
+from errors import ConfigError
+from metrics.probes import extract_features, nearest_neighbours
 
 ROWS, COLS = 10, 10
 
@@ -64,12 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = resolve_run_checkpoint(args.run, prefer=("last.pt",))
-    state = checkpoint.load(path)
-    model = model_from_state(state)
+    run = load_run(args.run, prefer=("last.pt",))
+    path, model = run.path, run.model
     if not hasattr(model, "features"):
-        raise ConfigError(f"model {state['config']['model']['name']!r} has no features(x) method")
-    splits = load_dataset(state["config"]["data"])
+        raise ConfigError(f"model {run.model_name!r} has no features(x) method")
+    splits = run.dataset
     train, test = splits["train"], splits["test"]
     bank, train_y = extract_features(model, InMemoryLoader(train, args.batch_size))
     test_f, test_y = extract_features(model, InMemoryLoader(test, args.batch_size))
@@ -82,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(path),
-              "step": state["progress"]["step"], "feature": args.feature, "train_queries": train_q.tolist(),
+              "step": run.step, "feature": args.feature, "train_queries": train_q.tolist(),
               "test_queries": test_q.tolist(), "same_label_of_9": {}}
     for metric in ("cosine", "euclidean"):
         _, idx = nearest_neighbours(bank, bank[train_q], COLS, metric)

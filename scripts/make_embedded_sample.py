@@ -8,8 +8,8 @@ LeCun idx files, as uint8 arrays x_train, y_train, x_test, y_test). The sample k
 training and the first 1000 test digits in their original order, compressed. Prints the sha256 that
 data/embedded/README.md records.
 """
+import argparse
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +20,11 @@ OUT = REPO / "data" / "embedded" / "mnist_sample.npz"
 NUM_TRAIN, NUM_TEST = 5000, 1000
 
 
-def main() -> None:
-    if len(sys.argv) > 2:
-        sys.exit(__doc__)
-    source = Path(sys.argv[1]) if len(sys.argv) == 2 else DEFAULT_SOURCE
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE,
+                        help="MNIST .npz with uint8 x_train, y_train, x_test, y_test (default ../shared/data/mnist.npz)")
+    source = parser.parse_args(argv).source
     with np.load(source, allow_pickle=False) as mnist:
         arrays = {
             "x_train": mnist["x_train"][:NUM_TRAIN],

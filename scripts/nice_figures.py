@@ -25,11 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as `python scripts/nice_figures.py`: the modules live at the repo root
-    sys.path.insert(0, str(REPO))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,9 +33,8 @@ import torch  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from engine import checkpoint  # noqa: E402
-from engine.build import model_from_state  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
+from engine.runs import load_run  # noqa: E402
 from errors import ConfigError  # noqa: E402
 
 GRID_SIDE = 15                                   # the post's 15 × 15 grid
@@ -73,16 +68,11 @@ class Loaded:
 
 
 def load(role: str, spec: str) -> Loaded:
-    path = checkpoint.resolve_run_checkpoint(spec)
     # one read for weights and step, so both come from the same file even while a running job replaces best.pt
-    state = checkpoint.load(path)
-    config = state["config"]
-    if config["model"]["name"] != "nice":
-        raise ConfigError(f"{path} holds a {config['model']['name']!r} model; this script draws NICE figures")
-    model = model_from_state(state, "cpu")  # eval mode: no train noise
-    monitor = config.get("callbacks", {}).get("checkpoint", {}).get("monitor")
-    best = checkpoint.callback_state(state, "checkpoint").get("best")
-    return Loaded(role, path, model, config["train"]["run_name"], int(state["progress"]["step"]),
+    run = load_run(spec, "nice", purpose="this script draws NICE figures")  # eval mode: no train noise
+    monitor = run.config.get("callbacks", {}).get("checkpoint", {}).get("monitor")
+    best = run.callback_state("checkpoint").get("best")
+    return Loaded(role, run.path, run.model, run.run_name, run.step,
                   {monitor: best} if monitor and best is not None else {})
 
 

@@ -23,18 +23,14 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import torch
 
-import torch  # noqa: E402
+from engine.cli import user_errors_exit_2
+from engine.runs import load_run
+from errors import ConfigError
 
-from engine import checkpoint  # noqa: E402
-from engine.build import build_splits, model_from_state  # noqa: E402
-from engine.cli import user_errors_exit_2  # noqa: E402
-from errors import ConfigError  # noqa: E402
+NEEDS = "this script reads NICE runs with model.preprocess=blog"
 
 
 @torch.no_grad()
@@ -59,13 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     args = parser.parse_args(argv)
     for spec in args.runs:
-        path = checkpoint.resolve_run_checkpoint(spec)
-        state = checkpoint.load(path)
-        config = state["config"]
-        if config["model"]["name"] != "nice" or config["model"].get("preprocess") != "blog":
-            raise ConfigError(f"{path}: this script reads NICE runs with model.preprocess=blog")
-        model = model_from_state(state, "cpu")
-        splits = build_splits(config["data"])
+        run = load_run(spec, "nice", build=False, purpose=NEEDS)
+        path, config = run.path, run.config
+        if config["model"].get("preprocess") != "blog":
+            raise ConfigError(f"{run.source} holds a NICE with model.preprocess={config['model'].get('preprocess')}; "
+                              f"{NEEDS}")
+        model, splits = run.model, run.splits
         if args.split not in splits:
             raise ConfigError(f"{path}: the run's data config has no {args.split} split")
         x = splits[args.split]["x"]
@@ -73,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         amplitude = float(config["model"].get("noise_amplitude", 0.01))
         noisy = per_dim_loss(model, x, noisy=True) if hasattr(model.train_noise, "high") else None
         a = model.log_scale.detach().double()
-        step = int(state["progress"]["step"])
+        step = run.step
         groups = {"a>5": a > 5, "3<a<=5": (a > 3) & (a <= 5), "a<=3": a <= 3}
         line = {
             "run": config["train"]["run_name"], "checkpoint": str(path), "step": step, "split": args.split,

@@ -23,19 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import torch
 
-import torch  # noqa: E402
-
-from data.loader import InMemoryLoader  # noqa: E402
-from engine import checkpoint  # noqa: E402
-from engine.build import build_model, load_dataset, model_from_state  # noqa: E402
-from engine.checkpoint import resolve_run_checkpoint  # noqa: E402
-from engine.cli import user_errors_exit_2  # noqa: E402
-from errors import ConfigError  # noqa: E402
-from metrics.probes import extract_features, knn_accuracy, linear_probe  # noqa: E402
+from data.loader import InMemoryLoader
+from engine.build import build_model
+from engine.cli import user_errors_exit_2
+from engine.runs import load_run
+from errors import ConfigError
+from metrics.probes import extract_features, knn_accuracy, linear_probe
 
 
 @user_errors_exit_2
@@ -53,17 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    path = resolve_run_checkpoint(args.run, prefer=("last.pt",))
-    state = checkpoint.load(path)
-    config = state["config"]
+    run = load_run(args.run, prefer=("last.pt",), build=not args.random_init)
+    path, config = run.path, run.config
     if args.random_init:
         torch.manual_seed(args.seed)
         model = build_model(config).eval()
     else:
-        model = model_from_state(state)
+        model = run.model
     if not hasattr(model, "features"):
         raise ConfigError(f"model {config['model']['name']!r} has no features(x) method to probe")
-    splits = load_dataset(config["data"])
+    splits = run.dataset
     train = splits["train"]
     if args.limit_train:
         train = {k: v[:args.limit_train] for k, v in train.items()}
@@ -74,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise ConfigError(f"--features {', '.join(unknown)}: the model gives {', '.join(bank)}")
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(path),
-              "step": state["progress"]["step"], "random_init": args.random_init, "train_images": len(train_y),
+              "step": run.step, "random_init": args.random_init, "train_images": len(train_y),
               "test_images": len(test_y), "features": {}}
     print(f"{'feature':8} {'dim':>5} {'mean':>7} {'std':>6} " + " ".join(f"{'knn' + str(k):>7}" for k in args.k)
           + f" {'knn' + str(max(args.k)) + 'w':>8} {'euclid' + str(max(args.k)):>9} {'linear':>7}")

@@ -25,15 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from data.text import normalize, pairs_file, read_pairs  # noqa: E402
-from engine.build import load_trained_model, resolve_device  # noqa: E402
-from engine.cli import user_errors_exit_2  # noqa: E402
-from errors import ConfigError, DataError  # noqa: E402
-from metrics.rouge import corpus_rouge, distinct_rate, lead  # noqa: E402
+from data.text import normalize, pairs_file, read_pairs
+from engine.build import resolve_device
+from engine.cli import user_errors_exit_2
+from engine.runs import load_run
+from errors import ConfigError, DataError
+from metrics.rouge import corpus_rouge, distinct_rate, lead
 
 
 def data_file(config: dict) -> Path:
@@ -62,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, config = load_trained_model(args.checkpoint, resolve_device(args.device))
-    if config["model"]["name"] != "seq2seq":
-        raise ConfigError(f"{args.checkpoint} holds a {config['model']['name']!r} model, not seq2seq")
+    run = load_run(args.checkpoint, "seq2seq", prefer=(), option="--checkpoint", device=resolve_device(args.device),
+                   purpose="title_eval.py scores seq2seq checkpoints (e.g. from configs/seq2seq_lcsts.yaml)")
+    model, config = run.model, run.config
     own = data_file(config)
     source = Path(args.data_file) if args.data_file else own
     pairs = read_pairs(source)
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
               f"distinct {scores['distinct']:.3f} ({seconds:.0f} s)", flush=True)
     base = result[f"lead{lead_len}"]
     print(f"Lead-{lead_len}: ROUGE-1/2/L {base['rouge1']:.2f} / {base['rouge2']:.2f} / {base['rougeL']:.2f}")
-    stem = Path(args.checkpoint).parent / f"title_eval_{source.stem}_{args.split}"
+    stem = run.folder / f"title_eval_{source.stem}_{args.split}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     picks = sorted(random.Random(args.seed).sample(range(len(rows)), min(args.examples, len(rows))))
     lines = [f"{len(picks)} random {args.split} articles of {source.name} (seed {args.seed}); article: first "

@@ -199,8 +199,16 @@ def test_ema_requested_from_a_checkpoint_without_it(tmp_path, capsys):
     assert_one_line(code, err, "holds no EMA weights; drop --ema or train with callbacks.ema", path)
 
 
-def test_generate_names_the_file_of_a_bad_checkpoint(tmp_path, capsys):
+def test_generate_names_the_file_of_a_bad_checkpoint(tmp_path, capsys, seq2seq_checkpoint):
+    # a model generate.py cannot use is refused by name, before anything is built from it
     path = craft(tmp_path, _drop_weight)
+    code, _, err = call(generate, ["--checkpoint", str(path), "text"], capsys)
+    assert_one_line(code, err, "holds a 'nice' model; generate.py needs a seq2seq checkpoint", path)
+    # a seq2seq checkpoint whose weights disagree with its config: the weight, and the file
+    state = torch.load(seq2seq_checkpoint, weights_only=True)
+    _drop_weight(state)
+    path = tmp_path / "seq2seq_bad.pt"
+    torch.save(state, path)
     code, _, err = call(generate, ["--checkpoint", str(path), "text"], capsys)
     assert_one_line(code, err, "is missing (1 missing)", path)
 
