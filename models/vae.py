@@ -62,6 +62,10 @@ class VAE(Model):
     def training_losses(self, batch: dict[str, Tensor], phase: str = "main") -> dict[str, Tensor]:
         return self._terms(batch["x"])
 
+    def default_loss_weights(self) -> dict[str, float]:
+        """Both terms at 1: the negative ELBO. ``loss_weights.kl: 4`` in a config makes a beta-VAE."""
+        return {"recon": 1.0, "kl": 1.0}
+
     @torch.no_grad()
     def evaluation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         terms = self._terms(batch["x"])
