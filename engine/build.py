@@ -1,6 +1,7 @@
 """From a resolved config to a ready Trainer: device, seeds, data, model, optimizers, callbacks."""
 from __future__ import annotations
 
+import inspect
 import os
 import random
 from pathlib import Path
@@ -14,7 +15,8 @@ from engine import checkpoint, distributed
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer
-from engine.typecheck import conform_kwargs
+from engine.schema import _plain_default
+from engine.typecheck import conform_kwargs, signature_schema
 from errors import CheckpointError, ConfigError, DataError
 from optim.torch_optimizers import build_scheduler
 
@@ -321,11 +323,26 @@ def require_same_model(state: dict, config: dict, what: str, alternative: str) -
     saved = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
     if not isinstance(saved, dict):
         raise CheckpointError(f"{what} holds no model config; use a checkpoint written by train.py")
-    differing = diff_keys(saved, config["model"])
+    differing = [k for k in diff_keys(saved, config["model"]) if not _newer_argument_at_default(k, saved, config)]
     if differing:
         raise CheckpointError(f"{what} was made with a different model config (differs in: "
                               f"{', '.join('model.' + k for k in differing)}); use the same model settings"
                               f"{alternative}")
+
+
+def _newer_argument_at_default(key: str, saved: dict, config: dict) -> bool:
+    """Whether model config ``key`` differs only because the checkpoint's code predates that constructor
+    argument: the saved section lacks it and the config holds the constructor's default. A new argument's
+    default keeps the older behaviour (the rule for adding one, docs/ADDING_A_MODEL.md), so such a checkpoint
+    was made with that setting (e.g. ``gan.critic_norm: batch`` for a GAN run of older code)."""
+    if "." in key or key in saved:
+        return False
+    try:
+        params, _, _ = signature_schema(registry.lookup("model", config["model"].get("name")))
+    except Exception:  # unknown model name: the config check reports it
+        return False
+    default = params[key].default if key in params else inspect.Parameter.empty
+    return default is not inspect.Parameter.empty and config["model"].get(key) == _plain_default(default)
 
 
 def resume(trainer: Trainer, path_or_auto: str) -> Path | None:

@@ -17,7 +17,7 @@ float32 with autocast off (bf16 moves them by up to 0.12 against a mean magnitud
 float64. ``n`` generated images against a named reference split. FID depends on n (it is biased upward for small
 n): compare numbers only at equal n, e.g. the FID-2k curves here against each other, FID-10k/50k with peers.
 
-Reference statistics are cached per dataset file and split, keyed by the file's SHA-256, so a changed file never
+Reference features are cached per dataset split, keyed by the SHA-256 of its pixels, so a changed dataset file never
 reuses stale statistics (``cached_reference``).
 """
 from __future__ import annotations
@@ -145,32 +145,27 @@ def protocol(n_generated: int, reference: str, n_reference: int) -> dict:
             "reference": reference, "n_reference": n_reference}
 
 
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def pixels_digest(images: Tensor) -> str:
+    """SHA-256 of a uint8 image tensor's bytes (with its shape): the key of its cached features."""
+    h = hashlib.sha256(str(tuple(images.shape)).encode())
+    h.update(images.contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
-def cached_reference(net: nn.Module, images_of, dataset_file: str | Path, split: str, n: int | None,
-                     cache_dir: str | Path, batch_size: int = 50) -> dict:
-    """Reference features of ``split`` of ``dataset_file``, cached in ``cache_dir`` as
-    ``inception_<sha256[:16]>_<split>_<n>.npz`` (features, so FID and KID both work from them). ``images_of``:
-    a callable returning the uint8 (N, 3, H, W) images of the split, called only on a cache miss; ``n``: the
-    first n of them (None: all)."""
-    digest = file_digest(dataset_file)
-    cache = Path(cache_dir) / f"inception_{digest[:16]}_{split}_{n if n is not None else 'all'}.npz"
+def cached_reference(net: nn.Module, images: Tensor, name: str, cache_dir: str | Path,
+                     batch_size: int = 50, progress=None) -> dict:
+    """Inception features of the reference ``images`` (uint8 (N, 3, H, W), e.g. the first n of CIFAR-10's test
+    split), cached in ``cache_dir`` as ``inception_<name>_<n>_<sha256[:16]>.npz``: keyed by the pixels' hash, so a
+    changed dataset file (or another split, order or n) never reuses stale features. Features rather than
+    statistics are kept so that FID and KID both work from them."""
+    digest = pixels_digest(images)
+    cache = Path(cache_dir) / f"inception_{name}_{len(images)}_{digest[:16]}.npz"
     if cache.is_file():
-        stored = np.load(cache)
-        return {"features": stored["features"], "file": str(cache), "cached": True}
-    images = images_of()
-    images = images if n is None else images[:n]
-    feats = features(net, images, batch_size)
+        return {"features": np.load(cache)["features"], "file": str(cache), "cached": True}
+    feats = features(net, images, batch_size, progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, features=feats, meta=json.dumps({"dataset_file": str(dataset_file), "sha256": digest,
-                                                  "split": split, "n": len(feats)}))
+    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    np.savez(tmp, features=feats, meta=json.dumps({"name": name, "n": len(feats), "sha256": digest}))
     tmp.replace(cache)
     return {"features": feats, "file": str(cache), "cached": False}
 

@@ -21,6 +21,9 @@ the power iteration: losses/lipschitz.py.
     still read: engine/loss_weights.py);
   * ``none``.
 
+``critic_norm``: the normalisation after the critic's inner convs: ``batch`` (the blog's BatchNorm, default),
+``layer`` (per-sample layer norm, as the WGAN-GP paper advises for a per-sample penalty) or ``none``.
+
 Keras details kept: TensorFlow 'same' padding (5×5 stride 2 on an even size pads 1 before and 2 after; the
 transposed convolution is its exact adjoint: no padding, then crop 1 before and 2 after), Glorot-uniform kernels
 with zero biases, LeakyReLU slope 0.3 (Keras' default), BatchNorm momentum 0.99 (torch 0.01) and eps 1e-3.
@@ -93,12 +96,27 @@ def channels(image_size: int, base: int) -> list[int]:
     return [base * 2 ** i for i in range(n)]
 
 
+CriticNorm = Literal["batch", "layer", "none"]
+
+
+def critic_norm_layer(kind: CriticNorm, c: int) -> nn.Module:
+    """The normalisation after each inner critic conv: the blog's BatchNorm; ``layer``: a layer norm over
+    (C, H, W) of each sample with a per-channel scale and shift (GroupNorm with one group, what the WGAN-GP paper
+    suggests in place of batch norm, since its penalty is per sample); ``none``: identity (same module
+    positions, so the state-dict keys of the other layers do not move)."""
+    if kind == "batch":
+        return bn2d(c)
+    if kind == "layer":
+        return nn.GroupNorm(1, c, eps=1e-3)
+    return nn.Identity()
+
+
 class Critic(nn.Sequential):
-    def __init__(self, image_size: int, in_channels: int, base: int, slope: float):
+    def __init__(self, image_size: int, in_channels: int, base: int, slope: float, norm: CriticNorm = "batch"):
         widths = channels(image_size, base)
         layers: list[nn.Module] = [SameConv5(in_channels, widths[0]), nn.LeakyReLU(slope)]
         for a, b in zip(widths, widths[1:]):
-            layers += [SameConv5(a, b), bn2d(b), nn.LeakyReLU(slope)]
+            layers += [SameConv5(a, b), critic_norm_layer(norm, b), nn.LeakyReLU(slope)]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1, bias=False)]
         super().__init__(*layers)
 
@@ -124,14 +142,15 @@ class Generator(nn.Module):
 class LipschitzGAN(Model):
     def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, base_filters: int = 64,
                  constraint: Constraint = "sn", sn_iterations: int = 5, loss: CriticLoss = "wgan",
-                 gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3):
+                 gp_one_sided: bool = False, n_critic: int = 5, lrelu_slope: float = 0.3,
+                 critic_norm: CriticNorm = "batch"):
         super().__init__()
         if n_critic < 1 or sn_iterations < 1:
             raise ValueError(f"n_critic and sn_iterations must be >= 1, got {n_critic} and {sn_iterations}")
         self.image_shape = (channels, image_size, image_size)
         self.z_dim, self.constraint, self.sn_iterations, self.loss = z_dim, constraint, sn_iterations, loss
         self.gp_one_sided, self.n_critic = gp_one_sided, n_critic
-        self.critic = keras_init_(Critic(image_size, channels, base_filters, lrelu_slope))
+        self.critic = keras_init_(Critic(image_size, channels, base_filters, lrelu_slope, critic_norm))
         self.generator = keras_init_(Generator(image_size, channels, base_filters, z_dim))
         if constraint == "sn":
             for m in constrained_weights(self.critic):

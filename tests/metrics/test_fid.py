@@ -60,23 +60,19 @@ def test_a_missing_network_is_one_line_naming_the_fix(monkeypatch, tmp_path):
         fid.load_network(not_a_network)
 
 
-def test_reference_features_are_cached_by_file_content(tmp_path):
+def test_reference_features_are_cached_by_the_pixels(tmp_path, monkeypatch):
     calls = []
+    real_features = fid.features
+    monkeypatch.setattr(fid, "features", lambda *a, **k: calls.append(1) or real_features(*a, **k))
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())  # a stand-in network: 12-d
     images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
-    data = tmp_path / "data.npz"
-    data.write_bytes(b"version 1")
-
-    def images_of():
-        calls.append(1)
-        return images
-
-    first = fid.cached_reference(net, images_of, data, "test", None, tmp_path / "cache")
-    again = fid.cached_reference(net, images_of, data, "test", None, tmp_path / "cache")
+    first = fid.cached_reference(net, images, "cifar10_test", tmp_path)
+    again = fid.cached_reference(net, images.clone(), "cifar10_test", tmp_path)
     assert len(calls) == 1 and again["cached"] and np.array_equal(first["features"], again["features"])
-    data.write_bytes(b"version 2")  # a changed file never reuses stale statistics
-    fid.cached_reference(net, images_of, data, "test", None, tmp_path / "cache")
-    assert len(calls) == 2
+    changed = images.clone()
+    changed[0, 0, 0, 0] ^= 1  # one pixel of a changed dataset file: never the stale features
+    fid.cached_reference(net, changed, "cifar10_test", tmp_path)
+    assert len(calls) == 2 and len(list(tmp_path.glob("inception_cifar10_test_6_*.npz"))) == 2
 
 
 needs_network = pytest.mark.skipif(importlib.util.find_spec(fid.PACKAGE) is None

@@ -1,5 +1,4 @@
-"""Fréchet distance against closed forms, on any SciPy version without a warning; the Inception hook loads
-user weights."""
+"""Fréchet distance against closed forms, on any SciPy version without a warning."""
 from __future__ import annotations
 
 import warnings
@@ -9,8 +8,7 @@ import pytest
 import torch
 from scipy import linalg
 
-from metrics.frechet import (feature_stats, frechet_distance, inception_features, inception_model,
-                             trace_sqrt_product)
+from metrics.frechet import feature_stats, frechet_distance, trace_sqrt_product
 
 
 def random_rotation(d: int, seed: int) -> np.ndarray:
@@ -82,13 +80,3 @@ def test_no_warning_on_any_scipy_version(n):
 def test_a_non_symmetric_matrix_is_refused():
     with pytest.raises(ValueError, match="not symmetric"):
         frechet_distance(np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.zeros(2), np.eye(2))
-
-
-def test_inception_hook_loads_user_weights(tmp_path):
-    from torchvision.models import inception_v3
-
-    torch.manual_seed(0)
-    path = tmp_path / "inception.pth"
-    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
-    features = inception_features(inception_model(str(path)), torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
-    assert features.shape == (2, 2048)

