@@ -7,7 +7,7 @@ last three are on by default (``callbacks.progress: false`` turns one off). Call
 ``ORDER`` at every hook, so those that add metrics (ema, evaluate) come before those that log or monitor them
 (metrics, checkpoint).
 
-The "fancy callbacks" of kexue.fm/archives/5765 (spec: ../shared/spec/callbacks_layers.md) map to:
+The "fancy callbacks" of kexue.fm/archives/5765 (docs/posts/1_callbacks_layers.md) map to:
 ModelCheckpoint on val_acc -> ``checkpoint`` (monitor, mode, ties_win); the custom Evaluate -> ``evaluate``
 with functions registered as kind ``metric`` (below), consumed by ``checkpoint``; LearningRateScheduler ->
 scheduler ``piecewise`` (optim/schedules.py); changing a loss weight at an epoch -> ``set_value``; linear

@@ -1,4 +1,4 @@
-"""Center loss as coded in kexue.fm/archives/5765 (spec: ../shared/spec/callbacks_layers.md, "Losses").
+"""Center loss as coded in kexue.fm/archives/5765 (docs/posts/1_callbacks_layers.md, "Losses").
 
 For features x_n (N, D), integer labels y_n and one trainable centre c_k (K, D) per class:
 

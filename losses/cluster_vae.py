@@ -1,4 +1,4 @@
-"""The loss of the VAE with one-step clustering (kexue.fm/archives/5887; spec ../shared/spec/cluster_vae.md).
+"""The loss of the VAE with one-step clustering (kexue.fm/archives/5887; docs/posts/3_cluster_vae.md).
 
 Per example, with p_y = p(y|z) the classifier's softmax on the sampled z, μ_y the cluster means and
 p(z|x) = N(μ(x), σ²(x)):

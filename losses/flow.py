@@ -8,7 +8,8 @@ so a flow model only needs its prior's log-density (here a standard Gaussian or 
 independent component per dimension) and its own log-determinant. All densities are summed over every
 dimension except the first (batch) one and returned per example, shape (N,).
 
-bits/dim follows the shared convention of the spec (../spec/README.md, "Shared evaluation conventions").
+bits/dim is (NLL in nats per image / D + log c) / log 2 for data scaled as x = (x_int + u) / c, u ~ U[0, 1)
+(c = 256 in the standard configs); report nats per image beside it. See docs/posts/2_nice.md.
 """
 from __future__ import annotations
 
@@ -65,5 +66,5 @@ def bits_per_dim(nll_nats_per_image: Tensor | float, num_dims: int, n_bins: int 
     forgetting it (the classic bits/dim bug) reports a number 8 bits too low for n_bins = 256.
 
     Never apply this to a density of clean, undequantised pixels: it is not a likelihood of discrete data
-    and can be pushed towards −∞ (spec nice.md, "Losses")."""
+    and can be pushed towards −∞ (docs/posts/2_nice.md, "Pitfalls")."""
     return (nll_nats_per_image / num_dims + math.log(n_bins)) / math.log(2.0)

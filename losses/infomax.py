@@ -1,5 +1,5 @@
-"""Mutual-information estimators and the prior term of Deep INFOMAX (kexue.fm/archives/6024; spec
-../shared/spec/infomax.md), as small functions of discriminator scores.
+"""Mutual-information estimators and the prior term of Deep INFOMAX (kexue.fm/archives/6024;
+docs/posts/6_infomax.md), as small functions of discriminator scores.
 
 * Jensen-Shannon (the blog's, f-GAN bound): with s = σ(T) for positive pairs (x, its own z) and negative
   pairs (x, another sample's z), minimise −E_pos log σ(T) − E_neg log(1 − σ(T)) (binary cross-entropy).

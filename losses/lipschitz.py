@@ -1,4 +1,4 @@
-"""Lipschitz tools of kexue.fm/archives/6051 (spec ../shared/spec/lipschitz_gan.md): the spectral norm by power
+"""Lipschitz tools of kexue.fm/archives/6051 (docs/posts/8_lipschitz.md): the spectral norm by power
 iteration, the spectral-norm regulariser, WGAN / hinge losses and the gradient penalty.
 
 Power iteration (written out rather than ``torch.linalg.matrix_norm(W, 2)`` because the blog's estimator is the

@@ -1,7 +1,8 @@
 """Frozen-feature probes, for any encoder with ``features(x) -> {name: (N, D) tensor}``: k-nearest-neighbour
 classification and a linear probe (multinomial logistic regression).
 
-Protocol (fixed here so numbers are comparable, spec ../shared/spec/infomax.md "Known pitfalls"):
+Protocol (fixed here so numbers are comparable: some ports of Deep INFOMAX, kexue.fm/archives/6024, report
+probe accuracies without saying how the frozen features were probed; docs/posts/6_infomax.md):
 
 * features are computed in eval mode (BatchNorm running statistics), no augmentation, on the images as the
   model's own ``pixels`` scales them;

@@ -1,5 +1,5 @@
 """The center-loss demo of kexue.fm "让Keras更酷一些！精巧的层与花式的回调" (https://kexue.fm/archives/5765,
-2018-08-06). Spec: ../shared/spec/callbacks_layers.md, "Center-loss head, as coded".
+2018-08-06). This repository's page: docs/posts/1_callbacks_layers.md, "Model".
 
     feature   f = x·W_f + b_f               x: pixels/255 flattened (N, 784), f: (N, 2), no activation
     logits    s = f·kernel + bias           kernel (2, 10), bias (10,)

@@ -1,5 +1,5 @@
-"""A small CNN classifier, for two jobs of the Lipschitz post (kexue.fm/archives/6051; spec
-../shared/spec/lipschitz_gan.md):
+"""A small CNN classifier, for two jobs of the Lipschitz post (kexue.fm/archives/6051;
+docs/posts/8_lipschitz.md):
 
 1. the feature extractor of the classifier Fréchet distance that scores GAN samples offline (scripts/gan_fd.py;
    Inception weights cannot be downloaded here), and

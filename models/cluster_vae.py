@@ -1,5 +1,5 @@
 """VAE with one-step clustering: kexue.fm/archives/5887 (2018-09-17), code github.com/bojone/vae
-``vae_keras_cluster.py``. Spec: ../shared/spec/cluster_vae.md. The loss is in losses/cluster_vae.py.
+``vae_keras_cluster.py``. Page: docs/posts/3_cluster_vae.md. The loss is in losses/cluster_vae.py.
 
     encoder   x/255 (N,1,28,28) → [Conv(32,3,s2) LReLU Conv(32,3) LReLU] → [Conv(64,3,s2) LReLU Conv(64,3) LReLU]
               → flatten 3136 → μ(x), log σ²(x) ∈ R^20

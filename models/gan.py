@@ -1,5 +1,5 @@
 """WGAN with a Lipschitz constraint on the critic: kexue.fm/archives/6051 (2018-10-07), code github.com/bojone/gan
-``keras/wgan_sn_celeba.py`` and ``keras/wgan_gp_celeba.py``. Spec: ../shared/spec/lipschitz_gan.md. Losses and
+``keras/wgan_sn_celeba.py`` and ``keras/wgan_gp_celeba.py``. Page: docs/posts/8_lipschitz.md. Losses and
 the power iteration: losses/lipschitz.py.
 
     critic     x ∈ [−1, 1] (S×S×3) → Conv(64, 5×5, s2) LReLU(0.3) → n−1 × [Conv(2c, 5×5, s2) BN LReLU(0.3)]

@@ -1,5 +1,5 @@
 """Deep INFOMAX, the blog's variant: kexue.fm/archives/6024 (2018-10-02), code github.com/bojone/infomax
-``infomax_cifar10.py`` (78e0fbb). Spec: ../shared/spec/infomax.md. Estimators: losses/infomax.py.
+``infomax_cifar10.py`` (78e0fbb). Page: docs/posts/6_infomax.md. Estimators: losses/infomax.py.
 
     input    x/255 − 0.5 (the blog's [−0.5, 0.5])
     encoder  3 × [Conv3×3 same (64, 128, 256) → BN → LeakyReLU 0.2 → MaxPool 2]  → C, the 4×4×256 local map

@@ -3,7 +3,7 @@
 - ``TrainOnlyNoise``: Keras' ``K.in_train_phase(x + noise, x)``, i.e. noise added iff ``self.training``.
 - ``split_interleaved``/``merge_interleaved``: even/odd positions along the last dim (the NICE blog's split).
 - ``split_halves``/``merge_halves``: contiguous first/second half along the last dim (the common alternative;
-  using it instead of the interleave silently changes the NICE model, see spec nice.md "Known pitfalls").
+  using it instead of the interleave silently changes the NICE model, see docs/posts/2_nice.md, "Pitfalls").
 """
 from __future__ import annotations
 

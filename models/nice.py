@@ -1,5 +1,5 @@
 """NICE: additive-coupling flow on MNIST, after kexue.fm "细水长flow之NICE" (https://kexue.fm/archives/5776,
-2018-08-11; code github.com/bojone/flow nice.py, last change 2018-08-16). Spec: ../spec/nice.md.
+2018-08-11; code github.com/bojone/flow nice.py, last change 2018-08-16). Page: docs/posts/2_nice.md.
 
 Equations (x: flattened image, D = 784; blocks k = 1..K, K = 4):
 
@@ -188,7 +188,7 @@ class NICE(Model):
         parts = {"log_det": log_det.mean(), "prior_nll": nll_nats + log_det.mean()}
         if self.preprocess_mode == "blog":
             # Clean pixels x/255: never turn this into bits/dim. A density of undequantised data is not a
-            # likelihood of discrete data and can fall without bound (spec nice.md, "Losses").
+            # likelihood of discrete data and can fall without bound (docs/posts/2_nice.md, "Pitfalls").
             loss = self._negative_log_density(z, log_det, with_constant=False).mean()
             return {"loss": loss, "nll_nats": nll_nats, **parts}
         return {"nll_nats": nll_nats, "bits_per_dim": bits_per_dim(nll_nats, self.dim, self.n_bins), **parts}

@@ -1,5 +1,5 @@
 """Seq2seq title generation: kexue.fm/archives/5861 (2018-09-01), code github.com/bojone/seq2seq
-``seq2seq.py`` at f6f7bb7. Spec: ../shared/spec/seq2seq_titles.md. Character ids: data/text.py.
+``seq2seq.py`` at f6f7bb7. Page: docs/posts/4_seq2seq_titles.md. Character ids: data/text.py.
 
     embedding  one 128-d table shared by encoder and decoder (padding id 0)
     encoder    article → 2 × BiLSTM(64 per direction) → k = v (B, L, 128)

@@ -1,6 +1,6 @@
 """Heun's method (improved Euler) as an optimizer: post 5, kexue.fm/archives/5879 ("intrusive" optimizer).
 
-For the gradient flow dθ/dt = −∇L(θ) with step lr (spec: ../shared/spec/optimizers.md):
+For the gradient flow dθ/dt = −∇L(θ) with step lr (this repository's page: docs/posts/5_optimizers.md):
 
     predictor   θ̃ = θ − lr·g,          g  = ∇L(θ)
     corrector   θ ← θ − lr/2·(g + g̃),   g̃ = ∇L(θ̃)        (= θ̃ − lr/2·(g̃ − g), the post's form)

@@ -1,7 +1,8 @@
 """The optimizers the posts write by hand, read as numerical solvers of the gradient flow (posts 5 and 7).
 
 Post 5 (kexue.fm/archives/5879) writes plain SGD as an optimizer; post 7 (kexue.fm/archives/6234) reads
-adaptive learning rates as step-size control of an ODE solver. Spec: ../shared/spec/optimizers.md.
+adaptive learning rates as step-size control of an ODE solver. Pages: docs/posts/5_optimizers.md and
+docs/posts/7_ode_dynamics.md.
 
 The ODE reading (part 1, kexue.fm/archives/5655; sourced): minima of L are the fixed points of the gradient
 flow  dθ/dt = −∇L(θ).  Gradient descent with learning rate γ is Euler's method for it,

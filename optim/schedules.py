@@ -1,6 +1,6 @@
 """Learning-rate schedules written for the posts (torch's own are registered in torch_optimizers.py).
 
-``piecewise``: the LearningRateScheduler of kexue.fm/archives/5765 (spec: ../shared/spec/callbacks_layers.md),
+``piecewise``: the LearningRateScheduler of kexue.fm/archives/5765 (docs/posts/1_callbacks_layers.md),
 
     lr(t) = values[i]  for  boundaries[i-1] <= t < boundaries[i]      (boundaries[-1] = -inf, boundaries[n] = inf)
 

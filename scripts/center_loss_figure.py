@@ -4,7 +4,7 @@
     python scripts/center_loss_figure.py --center runs/center_loss_mnist \
         --no-center runs/center_loss_mnist_nocenter [--out docs/figures]
 
-A codebase addition (spec ../shared/spec/callbacks_layers.md, "Figures to reproduce" 1): the post trains the
+A codebase addition (docs/posts/1_callbacks_layers.md): the post trains the
 784 -> Dense(2) -> CenterLossHead(10) demo but plots nothing. Each argument is a run folder (its best.pt, else
 last.pt) or a checkpoint file of model ``center_loss_mlp`` or ``center_loss_cnn`` (LeNets++). Both models embed the whole test split of their
 dataset (loaded as in training: data.root or $KEXUE_DATA); each panel scatters those 2-d features coloured by

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures and scores of a finished clustering-VAE run (kexue.fm/archives/5887; spec ../shared/spec/cluster_vae.md).
+"""Figures and scores of a finished clustering-VAE run (kexue.fm/archives/5887; docs/posts/3_cluster_vae.md).
 
     python scripts/cluster_vae_figures.py RUN [--tag mnist] [--out docs/figures] [--seed 0]
 

@@ -3,8 +3,9 @@
 
     python scripts/dynamics_figures.py --out docs/figures
 
-Neither post has result figures: all of these are codebase additions (spec: ../shared/spec/optimizers.md),
-made with the optimizer classes of optim/ode.py and optim/heun.py. Written to --out:
+Neither post has result figures: all of these are codebase additions (docs/posts/5_optimizers.md and
+docs/posts/7_ode_dynamics.md), made with the optimizer classes of optim/ode.py and optim/heun.py.
+Written to --out:
 
 * ``dynamics_quadratic_trajectories.png``, ``dynamics_rosenbrock_trajectories.png``: paths from one start
   point on L = ½θᵀAθ, A = diag(1, 100), and on Rosenbrock (1−x)² + 100(y−x²)², for GD (Euler), Heun,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NICE figures of kexue.fm/archives/5776 from finished runs (spec: ../shared/spec/nice.md, "Figures").
+"""NICE figures of kexue.fm/archives/5776 from finished runs (docs/posts/2_nice.md).
 
     python scripts/nice_figures.py --noise runs/nice_mnist_blog --no-noise runs/nice_mnist_blog_nonoise \
         [--standard runs/nice_mnist] [--out docs/figures] [--seed 0] [--temperature 0.75]
@@ -38,7 +38,7 @@ from engine.runs import load_run  # noqa: E402
 from errors import ConfigError  # noqa: E402
 
 GRID_SIDE = 15                                   # the post's 15 × 15 grid
-STRIP_TEMPERATURES = (0.5, 0.6, 0.75, 0.9, 1.0)  # spec nice.md, "Additions"
+STRIP_TEMPERATURES = (0.5, 0.6, 0.75, 0.9, 1.0)  # an addition (docs/posts/2_nice.md)
 STRIP_LENGTH = 15                                # digits per temperature row
 MANIFEST = "nice_figures.json"
 

@@ -4,7 +4,7 @@
     python scripts/seed_sweep.py --config configs/cluster_vae_mnist.yaml [--seeds 0 1 2 3 4] \
         [--out-dir runs/sweep] [--metrics val/clustering_acc val/clustering_purity] [key.sub=value ...]
 
-Clustering results swing between seeds (spec ../shared/spec/cluster_vae.md, "Known pitfalls"), so one number
+Clustering results swing between seeds (docs/posts/3_cluster_vae.md, "Pitfalls"), so one number
 says little. Each seed s runs ``train.py --config C train.seed=s train.run_name=<config>_seed<s>
 train.out_dir=<out-dir> [overrides]`` in its own process. A seed whose run folder already holds results.json
 is not rerun; one with a last.pt but no results.json (interrupted) is resumed with ``--resume auto``: the

@@ -55,7 +55,7 @@ def max_abs_diff(a, b) -> float:
 
 
 FLOAT32 = [(*case, torch.float32, 20, 1e-6) for case in CASES]
-FLOAT64 = [(*CASES[i], torch.float64, 100, 1e-12) for i in (0, 2, 3, 5, 6)]  # spec: 100 steps in float64
+FLOAT64 = [(*CASES[i], torch.float64, 100, 1e-12) for i in (0, 2, 3, 5, 6)]  # 100 steps in float64
 
 
 @pytest.mark.parametrize("ours,theirs,kwargs,dtype,steps,atol", FLOAT32 + FLOAT64)
