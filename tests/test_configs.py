@@ -16,6 +16,7 @@ IMAGE_SHAPES = {"mnist": [1, 28, 28], "mnist_sample": [1, 28, 28], "fashion_mnis
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+@pytest.mark.slow
 def test_config_runs_two_steps(path, tmp_path):
     raw = load_yaml(path)
     resolved = validate(raw)  # the config as written is valid

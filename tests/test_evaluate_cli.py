@@ -44,6 +44,7 @@ def strict_loads(line: str) -> dict:
     ([], "val", "note: --split val (data.val=test: the validation split is the test set)"),
     (HOLDOUT, "test", "note: --split test (the config holds a separate test split)"),
 ], ids=["val-is-test", "holdout"])
+@pytest.mark.slow
 def test_default_split_exists_and_is_named(nice_checkpoint, capsys, overrides, split, note):
     code, out, err = call(["--checkpoint", str(nice_checkpoint), "--device", "cpu", *overrides], capsys)
     assert code == 0, err
@@ -100,6 +101,7 @@ def test_strict_json_values():
     assert values == {"a": 1.0, "b": None, "c": None, "d": 3} and bad == ["b", "c"]
 
 
+@pytest.mark.slow
 def test_from_the_shell(nice_checkpoint):
     result = run("evaluate.py", "--checkpoint", str(nice_checkpoint))
     assert result.returncode == 0, result.stderr

@@ -57,6 +57,7 @@ def critic_window(trainer) -> dict:
 
 # ------------------------------------------------------------------------------ totals of every config
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+@pytest.mark.slow
 def test_every_config_trains_on_the_total_loss_of_e591783(path, tmp_path):
     """Each config's weighted total (each phase's, and val/loss) on a fixed fake batch equals what the code of
     e591783 gave with its own version of the config. The training totals are bit-identical on the machine
@@ -207,6 +208,7 @@ def _run(config: Path, tmp_path: Path, name: str, resume_from: Path | None = Non
 
 
 @pytest.mark.parametrize("name", ["gan_gp", "cluster_vae", "infomax", "classifier_l2"])
+@pytest.mark.slow
 def test_checkpoint_of_e591783_resumes_bit_identical(name, tmp_path):
     """A last.pt of e591783, whose model weighted its terms itself, resumed by today's code from its config
     (older spellings and all) ends where an uninterrupted run of today's code on that config ends."""

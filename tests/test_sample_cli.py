@@ -82,6 +82,7 @@ def test_good_arguments_sample(ckpt, capsys, tmp_path):
     assert code == 0 and Path(out.strip()).is_file(), err
 
 
+@pytest.mark.slow
 def test_a_shell_sees_one_line(ckpt):
     result = subprocess.run([sys.executable, str(ROOT / "sample.py"), "--checkpoint", str(ckpt), "--bogus"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -288,9 +288,20 @@ def test_ema_resume_restores_counter_and_weights(tmp_path):
     assert int(ema_cb.ema.n_averaged) == 19
 
 
-def test_metric_adders_run_before_logging_and_monitoring():
-    from engine.callbacks import ORDER
-    assert ORDER.index("ema") < ORDER.index("evaluate") < ORDER.index("metrics") < ORDER.index("checkpoint")
+def test_metric_adders_run_before_logging_and_monitoring(tmp_path):
+    """The callbacks' order is behaviour: the EMA weights exist before ``evaluate`` scores them, and its
+    val_ema/ metric exists before ``metrics`` logs it and ``checkpoint`` keeps the best epoch by it."""
+    cfg = config(tmp_path, {"callbacks": {"evaluate": {"metrics": ["toy_accuracy"]}, "ema": {"decay": 0.9},
+                                          "checkpoint": {"monitor": "val_ema/toy_accuracy", "mode": "max"}}},
+                 epochs=3)
+    trainer, _ = run(cfg, tmp_path / "run")
+    evaluate = next(c for c in trainer.callbacks if type(c).__name__ == "Evaluate")
+    made = [value for _, value in evaluate.history["val_ema/toy_accuracy"]]
+    assert len(made) == 3  # one per epoch end
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_ema/toy_accuracy"] for r in logged if "val_ema/toy_accuracy" in r] == pytest.approx(made)
+    best = checkpoint.load(tmp_path / "run" / "best.pt")["callbacks"]["checkpoint"]["best"]
+    assert best == pytest.approx(max(made))
 
 
 def test_summary_csv_keeps_columns_aligned_when_validation_starts_later(tmp_path):

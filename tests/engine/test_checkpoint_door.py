@@ -199,6 +199,7 @@ def test_ema_requested_from_a_checkpoint_without_it(tmp_path, capsys):
     assert_one_line(code, err, "holds no EMA weights; drop --ema or train with callbacks.ema", path)
 
 
+@pytest.mark.slow
 def test_generate_names_the_file_of_a_bad_checkpoint(tmp_path, capsys, seq2seq_checkpoint):
     # a model generate.py cannot use is refused by name, before anything is built from it
     path = craft(tmp_path, _drop_weight)
@@ -249,6 +250,7 @@ def test_a_real_run_checkpoint_still_loads(tmp_path):
     assert state["progress"]["step"] == 7
 
 
+@pytest.mark.slow
 def test_a_shell_sees_one_line(tmp_path):
     path = craft(tmp_path, _model_cfg(hidden_units=16))
     result = subprocess.run([sys.executable, str(ROOT / "sample.py"), "--checkpoint", str(path)], cwd=ROOT,

@@ -9,9 +9,11 @@ from typing import Literal
 import pytest
 import torch
 
+import train
 from engine.config import apply_overrides, load_config, validate
 from engine.typecheck import conform, conform_kwargs, matches
 from errors import ConfigError
+from tests.entry import call_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,20 +50,26 @@ train: {batch_size: 8, epochs: 1}
     ("optim.lr=-1", "optim (adam): Invalid learning rate: -1"),
     ("callbacks.checkpoint.mode=largest", "callbacks.checkpoint.mode must be one of min, max, got 'largest'"),
 ])
-def test_config_errors_one_line_exit_2(tmp_path, override, expected):
-    result = run_train("--config", str(write(tmp_path, BASE)), override, f"train.out_dir={tmp_path}")
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
+@pytest.mark.slow
+def test_config_errors_one_line_exit_2(tmp_path, override, expected, capsys):
+    """In-process (train.main as the shell calls it); test_missing_config_file and the door tests' shell cases
+    check the same path through a real process."""
+    code, _, err = call_main(train.main, ["--config", str(write(tmp_path, BASE)), override,
+                                          f"train.out_dir={tmp_path}"], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], err
 
 
+@pytest.mark.slow
 def test_missing_config_file(tmp_path):
     result = run_train("--config", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"config file {tmp_path / 'nope.yaml'} not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_dataset_says_where_it_looked(tmp_path):
     cfg = write(tmp_path, BASE.replace("{name: fake, n_train: 16, n_test: 8}", f"{{name: mnist, root: {tmp_path}/nodata}}"))
     result = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
@@ -69,6 +77,7 @@ def test_missing_dataset_says_where_it_looked(tmp_path):
     assert f"{tmp_path}/nodata/mnist.npz" in result.stderr and "data.root" in result.stderr
 
 
+@pytest.mark.slow
 def test_existing_run_is_not_overwritten_and_bad_resume_is_refused(tmp_path):
     cfg = write(tmp_path, BASE)
     ok = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")

@@ -136,6 +136,7 @@ OVERRIDES = [
 
 
 @pytest.mark.parametrize("overrides, expected", [c[1:] for c in OVERRIDES], ids=[c[0] for c in OVERRIDES])
+@pytest.mark.slow
 def test_bad_override_is_one_line(tmp_path, capsys, overrides, expected):
     code, out, err = call(["--config", str(write(tmp_path, BASE)), "--print-config", *overrides], capsys)
     assert_one_line(code, err, expected)
@@ -190,6 +191,7 @@ def test_missing_and_unreadable_config_files(tmp_path, capsys):
     ("{file}", "is a file, not a folder"),
     ("{long}", "cannot be created or written (File name too long)"),
 ], ids=["proc", "below-a-file", "is-a-file", "name-too-long"])
+@pytest.mark.slow
 def test_out_dir_that_cannot_be_written_is_refused_before_training(tmp_path, capsys, out_dir, expected):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -221,6 +223,7 @@ def test_check_loss_weights_accepts_known_terms():
     check_loss_weights({}, {"nll"})
 
 
+@pytest.mark.slow
 def test_550000_loss_weights_are_refused_at_once():
     cfg = {"model": {"name": "nice"}, "loss_weights": {f"w{i}": 1.0 for i in range(550_000)}}
     with pytest.raises(ConfigError, match="more than 100,000 values|loss_weights has 550,000 keys"):
@@ -287,6 +290,7 @@ callbacks: {samples: {n: 4, every_epochs: 0}, checkpoint: {monitor: val/loss}}
     (BASE, ["train.out_dir=/proc/x"], "train.out_dir: the run folder /proc/x/c cannot be created"),
     (BASE, ["train.seed=-1"], "train.seed must be in [0, 4294967295]"),
 ], ids=["utf8", "duplicate", "proc", "seed"])
+@pytest.mark.slow
 def test_a_shell_sees_one_line(tmp_path, text, args, expected):
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(write(tmp_path, text)), *args],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -81,6 +82,7 @@ def test_loader_shards_each_global_batch():
     assert [len(b) for b in parts[1]] == [2, 2, 1]
 
 
+@pytest.mark.slow
 def test_two_ranks_equal_one_rank_and_only_rank0_writes(tmp_path):
     cfg = config(tmp_path)  # 50 samples, global batch 8, 2 micro-batches per update: the last window is short
     single = build_trainer(cfg, tmp_path / "single")
@@ -97,6 +99,7 @@ def test_two_ranks_equal_one_rank_and_only_rank0_writes(tmp_path):
     assert len(lines) == len((tmp_path / "single" / "metrics.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_two_ranks_resume_bit_identically(tmp_path):
     cfg = config(tmp_path, epochs=3)
     cfg["model"]["dropout"] = 0.3  # random per rank: the resumed run must draw the same masks
@@ -110,6 +113,7 @@ def test_two_ranks_resume_bit_identically(tmp_path):
     assert checkpoint.load(tmp_path / "cut" / "last.pt")["progress"]["step"] == 12
 
 
+@pytest.mark.slow
 def test_torchrun_runs_train_py(tmp_path):
     """The command users type: two processes, one run folder, one log line per epoch."""
     cfg = tmp_path / "c.yaml"
@@ -129,6 +133,7 @@ def test_torchrun_runs_train_py(tmp_path):
     assert checkpoint.load(tmp_path / "r" / "last.pt")["progress"]["step"] == 8
 
 
+@pytest.mark.slow
 def test_batch_smaller_than_the_ranks_is_refused(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {name: cnn_classifier, image_shape: [1, 16, 16], classes: 10}\n"
@@ -141,6 +146,7 @@ def test_batch_smaller_than_the_ranks_is_refused(tmp_path):
     assert "raise train.batch_size" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_gan_alternation_with_gradient_penalty_on_two_ranks(tmp_path):
     """Two optimizer groups (unused parameters in each phase), a double backward (GP) and spectral-norm
     buffers under DDP: both ranks end with the same weights (fit checks it) and rank 0's checkpoint holds them."""

@@ -54,6 +54,7 @@ def titles_of(data: bytes, checkpoint, tmp_path, capsys, monkeypatch, source: st
     (b"", 0, None),
 ], ids=[*(f"inner-{hex(ord(c))}" for c in INNER_BREAKS), "invalid-utf8", "crlf", "empty-lines",
         "no-final-newline", "bom", "no-input"])
+@pytest.mark.slow
 def test_exactly_one_output_line_per_input_line(seq2seq_checkpoint, tmp_path, capsys, monkeypatch, source, data,
                                                 lines, same_as):
     out, err = titles_of(data, seq2seq_checkpoint, tmp_path, capsys, monkeypatch, source)
@@ -118,11 +119,13 @@ def test_bad_input_is_one_line_and_exit_2(seq2seq_checkpoint, tmp_path, capsys, 
     assert set(re.findall(r"--[a-z][a-z-]*", err)) <= OWN_FLAGS | set(argv), err  # never e.g. --resume auto
 
 
+@pytest.mark.slow
 def test_a_bad_checkpoint_from_the_shell_is_one_line_without_traceback(tmp_path):
     assert_user_error(run("generate.py", "--checkpoint", str(tmp_path / "none.pt"), "文本"), "none.pt not found")
 
 
 # ------------------------------------------------------------------------------------- any locale
+@pytest.mark.slow
 def test_c_locale_bytes_in_utf8_out(seq2seq_checkpoint):
     """Under LC_ALL=C without UTF-8 mode Python's standard streams are ASCII; the input is still read as UTF-8
     per line and the titles written as UTF-8, with no traceback."""

@@ -250,6 +250,7 @@ def test_corrupt_last_fallback_then_kill_inside_next_save(harness, reference, tm
     assert_same_end(run_dir, reference[0])
 
 
+@pytest.mark.slow
 def test_second_process_on_a_folder_is_refused(harness, tmp_path):
     config = write_config(tmp_path, epochs=400, checkpoint_every=0)
     run_dir, log = tmp_path / "runs" / "busy", tmp_path / "busy.log"
@@ -338,6 +339,7 @@ def test_second_ctrl_c_inside_the_save_lets_it_finish(harness, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["nice", "gan"])
+@pytest.mark.slow
 def test_checkpoint_of_older_code_resumes_bit_identical(harness, tmp_path, name):
     """A last.pt written by commit cf763f0 (tests/fixtures/ckpt_cf763f0) resumes under today's code and ends
     where an uninterrupted run of today's code ends."""
@@ -431,6 +433,7 @@ def test_callback_state_keyed_by_registered_name(tmp_path):
     assert "EMA" in old["callbacks"] and checkpoint.callback_state(old, "ema") == old["callbacks"]["EMA"]
 
 
+@pytest.mark.slow
 def test_load_config_knows_every_callback_outside_train_py():
     code = ("from engine.config import load_config; "
             "c = load_config('configs/seq2seq_lcsts.yaml'); print(sorted(c['callbacks']))")
@@ -440,6 +443,7 @@ def test_load_config_knows_every_callback_outside_train_py():
 
 
 @pytest.mark.parametrize("config", ["gan", "nice"])
+@pytest.mark.slow
 def test_progress_bar_forced_on(tmp_path, monkeypatch, config):
     """The tqdm bar on (as on a terminal): a GAN's updates log their total as loss_<phase>, the bar reads the
     update record's loss and phase."""

@@ -1,4 +1,5 @@
-"""The Trainer: accumulation equals the large batch, exact resume, non-finite policy, EMA."""
+"""The Trainer: exact resume, non-finite policy, EMA (accumulation against the large batch, for every optimizer:
+tests/optim/test_accumulation.py)."""
 from __future__ import annotations
 
 import copy
@@ -14,23 +15,6 @@ from tests.engine.toy import toy_config
 
 def weights(trainer) -> dict:
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
-
-
-@pytest.mark.parametrize("optim", [{"name": "sgd", "lr": 0.5}, {"name": "adam", "lr": 0.01}])
-def test_accumulation_equals_large_batch(tmp_path, optim):
-    # 50 images: batches of 12 give 12,12,12,12,2; micro-batches of 4 in windows of 3 give the same sample
-    # sets, including the short last window (4+... -> 2 images), which is weighted by its real size.
-    big = toy_config(tmp_path / "a", batch_size=12, epochs=2)
-    small = toy_config(tmp_path / "b", batch_size=4, accumulate=3, epochs=2)
-    for cfg in (big, small):
-        cfg["model"]["dropout"] = 0.0
-        cfg["optim"] = optim
-    a, b = build_trainer(big, tmp_path / "a"), build_trainer(small, tmp_path / "b")
-    assert a.max_steps == b.max_steps == 10
-    a.fit()
-    b.fit()
-    for k, v in weights(a).items():
-        torch.testing.assert_close(weights(b)[k], v, atol=1e-6, rtol=0)
 
 
 def test_resume_mid_epoch_is_bit_identical(tmp_path):

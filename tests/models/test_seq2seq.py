@@ -229,6 +229,7 @@ def trained():
     return train_on_fake_copy_task(10)
 
 
+@pytest.mark.slow
 def test_fake_copy_task_is_learned(trained):
     untrained = train_on_fake_copy_task(1, max_steps=1)[2]
     metrics = trained[2]

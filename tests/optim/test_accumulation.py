@@ -56,6 +56,7 @@ def max_abs_diff(a, b) -> float:
 
 
 @pytest.mark.parametrize("optim", OPTIMIZERS, ids=[o["name"] for o in OPTIMIZERS])
+@pytest.mark.slow
 def test_accumulation_equals_large_batch(tmp_path, optim):
     big, big_grads = run(tmp_path / "big", optim, batch_size=12)
     small, small_grads = run(tmp_path / "small", optim, batch_size=4, accumulate=3)

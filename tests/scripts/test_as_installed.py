@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(p for folder in ("scripts", "bench") for p in (ROOT / folder).glob("*.py")
                  if p.name != "__init__.py")
@@ -65,6 +67,7 @@ def test_no_script_patches_sys_path():
     assert patched == []
 
 
+@pytest.mark.slow
 def test_every_script_shows_help_with_only_the_installed_modules(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1")

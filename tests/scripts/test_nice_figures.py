@@ -46,6 +46,7 @@ def pixels(path) -> np.ndarray:
         return np.asarray(image.convert("L"), dtype=np.int16)
 
 
+@pytest.mark.slow
 def test_grids_are_420px_reproducible_and_differ_between_models(runs, tmp_path):
     make_figures(runs, tmp_path / "a")
     make_figures(runs, tmp_path / "b")
@@ -69,6 +70,7 @@ def test_grid_is_the_inverse_of_the_seeded_base_noise(runs, tmp_path):
     assert np.abs(pixels(tmp_path / GRIDS[1]) - expected).max() <= 1  # save_image rounds to uint8
 
 
+@pytest.mark.slow
 def test_manifest_names_checkpoint_step_seed_and_command(runs, tmp_path):
     argv = make_figures(runs, tmp_path)
     manifest = json.loads((tmp_path / "nice_figures.json").read_text())["figures"]

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from data.text import read_pairs
 from metrics.rouge import corpus_rouge, lead
 from tests.engine.test_cli import assert_user_error, run
 
 
+@pytest.mark.slow
 def test_scores_lead_and_examples(seq2seq_checkpoint):
     result = run("scripts/title_eval.py", "--checkpoint", str(seq2seq_checkpoint), "--beams", "2", "1", "--max-len", "6",
                  "--examples", "3")
@@ -25,6 +28,7 @@ def test_scores_lead_and_examples(seq2seq_checkpoint):
     assert examples.count("\n| ") == 3 + 1  # header + 3 rows
 
 
+@pytest.mark.slow
 def test_missing_split_is_a_one_line_error(seq2seq_checkpoint):
     assert_user_error(run("scripts/title_eval.py", "--checkpoint", str(seq2seq_checkpoint), "--split", "dev"),
                       "has no split 'dev'")
