@@ -333,7 +333,8 @@ def test_second_ctrl_c_inside_the_save_lets_it_finish(harness, tmp_path):
         os.kill(pid, signal.SIGINT)
         time.sleep(0.01)
         os.kill(pid, signal.SIGINT)
-        assert harness.wait(pid)["code"] == 130, log.read_text()
+        answer = harness.wait(pid)  # {"code": exit status or None, "signal": the killing signal or None}
+        assert answer["code"] == 130, (answer, log.read_text())
         checkpoint.load(run_dir / "last.pt")
         assert not (run_dir / "results.json").exists()
 
