@@ -205,11 +205,11 @@ class Trainer:
                     self.model.zero_grad(set_to_none=True)
                     return None
                 self.scaler.scale(total * share).backward()
-            logged = sizes[i] / sum(sizes)  # logged undivided: the window mean of each term
+            log_share = sizes[i] / sum(sizes)  # this rank's micro-batch in its window: for the logged window means
             for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().float() * logged
+                sums[name] = sums.get(name, 0.0) + value.detach().float() * log_share
             total_key = "loss" if len(self.groups) == 1 else f"loss_{phase}"  # phases' totals are not comparable
-            sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * logged
+            sums[total_key] = sums.get(total_key, 0.0) + total.detach().float() * log_share
         return sums
 
     def _check_weights_once(self, phase: str, losses: dict) -> None:
