@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Frozen-feature probes of a trained encoder: k-NN and linear-probe test accuracy (metrics/probes.py).
 
-    python scripts/probe_features.py RUN [--features z_mean pooled] [--k 1 20] [--random-init] [--seed 0]
+    python scripts/probe_features.py RUN [--features z_mean pooled] [--k 1 20] [--temperature 0.07] [--random-init]
+    python scripts/probe_features.py RUN --k 20 200 --temperature 0.1   # the two common k-NN protocols: cosine k=20
+                                            # plain votes, and k=200 votes weighted exp(sim/0.1) (InstDisc; lightly, solo-learn)
 
 RUN is a run folder (its last.pt) or a checkpoint of any model with ``features(x) -> {name: (N, D)}`` (InfoMax:
 z_mean, pooled, fmap). The data is the run's own dataset (data.root or $KEXUE_DATA): training split as the k-NN
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", help="run folder or checkpoint file")
     parser.add_argument("--features", nargs="+", help="which features (default: all the model gives)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--temperature", type=float, default=0.07,
+                        help="of the weighted vote at the largest k, exp(cosine / T) (default 0.07)")
     parser.add_argument("--random-init", action="store_true", help="probe a randomly initialised model instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.temperature > 0:
+        raise ConfigError(f"--temperature must be > 0 (the weighted vote is exp(cosine / T)), got {args.temperature}")
     start = time.perf_counter()
     run = load_run(args.run, prefer=("last.pt",), build=not args.random_init)
     path, config = run.path, run.config
@@ -68,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise ConfigError(f"--features {', '.join(unknown)}: the model gives {', '.join(bank)}")
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(path),
-              "step": run.step, "random_init": args.random_init, "train_images": len(train_y),
+              "step": run.step, "random_init": args.random_init, "knn_temperature": args.temperature,
+              "train_images": len(train_y),
               "test_images": len(test_y), "features": {}}
     print(f"{'feature':8} {'dim':>5} {'mean':>7} {'std':>6} " + " ".join(f"{'knn' + str(k):>7}" for k in args.k)
           + f" {'knn' + str(max(args.k)) + 'w':>8} {'euclid' + str(max(args.k)):>9} {'linear':>7}")
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         tr, te = bank[name], queries[name]
         knn = {f"cosine_k{k}": knn_accuracy(tr, train_y, te, test_y, k) for k in args.k}
         kmax = max(args.k)
-        knn[f"cosine_k{kmax}_weighted"] = knn_accuracy(tr, train_y, te, test_y, kmax, weighted=True)
+        knn[f"cosine_k{kmax}_weighted"] = knn_accuracy(tr, train_y, te, test_y, kmax, weighted=True,
+                                                       temperature=args.temperature)
         knn[f"euclidean_k{kmax}"] = knn_accuracy(tr, train_y, te, test_y, kmax, metric="euclidean")
         linear = linear_probe(tr, train_y, te, test_y)
         report["features"][name] = {"dim": tr.shape[1], "train_mean": float(tr.mean()), "train_std": float(tr.std()),

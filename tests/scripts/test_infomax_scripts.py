@@ -19,10 +19,11 @@ def test_probes_and_retrieval_grids(tmp_path, capsys):
     trained = train_here(capsys, "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}")
     assert trained.returncode == 0, trained.stderr
     run_dir = tmp_path / "infomax_cifar10"
-    result = in_process(probe_features.main, [str(run_dir), "--k", "1", "5"], capsys)
+    result = in_process(probe_features.main, [str(run_dir), "--k", "1", "5", "--temperature", "0.1"], capsys)
     assert result.returncode == 0, result.stderr
     report = json.loads((run_dir / "probe_last.json").read_text())
     assert set(report["features"]) == {"z_mean", "pooled", "fmap"} and report["step"] == 2
+    assert report["knn_temperature"] == 0.1
     for feature in report["features"].values():
         assert set(feature["knn"]) == {"cosine_k1", "cosine_k5", "cosine_k5_weighted", "euclidean_k5"}
         assert 0 <= feature["linear"]["test_acc"] <= 1
