@@ -126,3 +126,18 @@ def load_run(spec: str | Path, model: str | tuple[str, ...] | None = None, *,
 
 def _names(model: str | tuple[str, ...]) -> tuple[str, ...]:
     return (model,) if isinstance(model, str) else tuple(model)
+
+
+def snapshot_paths(run: Path) -> list[Path]:
+    """A run's weights over training, in update order: its ``snapshots/step*.pt``
+    (``callbacks.checkpoint.snapshot_every``), then ``last.pt``; a checkpoint file given instead stands alone.
+    (A last.pt saved at a snapshot's update holds the same weights: callers skip a repeated step.)"""
+    run = Path(run)
+    paths = sorted((run / "snapshots").glob("step*.pt")) if run.is_dir() else []
+    last = run / "last.pt" if run.is_dir() else run
+    if last.is_file():
+        paths.append(last)
+    if not paths:
+        raise CheckpointError(f"{run} holds no snapshots/step*.pt and no last.pt; train with "
+                              f"callbacks.checkpoint.snapshot_every or pass a checkpoint file")
+    return paths

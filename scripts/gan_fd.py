@@ -39,21 +39,10 @@ import torch  # noqa: E402
 
 from engine.build import load_dataset  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
-from engine.runs import load_run  # noqa: E402
-from errors import CheckpointError, ConfigError  # noqa: E402
+from engine.runs import load_run, snapshot_paths  # noqa: E402
+from errors import ConfigError  # noqa: E402
 from metrics import fid  # noqa: E402
 from metrics.frechet import feature_stats, frechet_distance  # noqa: E402
-
-
-def run_checkpoints(run: Path) -> list[Path]:
-    paths = sorted((run / "snapshots").glob("step*.pt")) if run.is_dir() else []
-    last = run / "last.pt" if run.is_dir() else run
-    if last.is_file():
-        paths.append(last)
-    if not paths:
-        raise CheckpointError(f"{run} holds no snapshots/step*.pt and no last.pt; train with "
-                              f"callbacks.checkpoint.snapshot_every or pass a checkpoint file")
-    return paths
 
 
 @torch.no_grad()
@@ -141,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("pass --fid (FID from the Inception network), --classifier CLS_RUN (classifier FD), or both")
     if min(args.n, args.fid_n) < 2:
         raise ConfigError(f"--n and --fid-n must be at least 2, got {args.n} and {args.fid_n}")
-    first = load_run(run_checkpoints(args.runs[0])[-1], build=False)
+    first = load_run(snapshot_paths(args.runs[0])[-1], build=False)
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "split": args.split, "n": args.n,
               "fid_n": args.fid_n, "seed": args.seed, "runs": {}}
     if args.fid:
@@ -150,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         embed, (mu_real, sigma_real), report["fd_metric"] = classifier_embedding(args.classifier, args.split, args.n)
     for run in args.runs:
         rows = []
-        paths = run_checkpoints(run)
+        paths = snapshot_paths(run)
         for path in paths[-1:] if args.only_last else paths:
             snapshot = load_run(path, build=False)
             if rows and rows[-1]["step"] == snapshot.step:
