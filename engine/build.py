@@ -15,7 +15,7 @@ from engine import checkpoint, distributed
 from engine.callbacks import DEFAULT_CALLBACKS, ORDER
 from engine.config import DataSpec, diff_keys, load_plugins
 from engine.trainer import Trainer
-from engine.schema import _plain_default
+from engine.schema import plain_default
 from engine.typecheck import conform_kwargs, signature_schema
 from errors import CheckpointError, ConfigError, DataError
 from optim.torch_optimizers import build_scheduler
@@ -342,7 +342,7 @@ def _newer_argument_at_default(key: str, saved: dict, config: dict) -> bool:
     except Exception:  # unknown model name: the config check reports it
         return False
     default = params[key].default if key in params else inspect.Parameter.empty
-    return default is not inspect.Parameter.empty and config["model"].get(key) == _plain_default(default)
+    return default is not inspect.Parameter.empty and config["model"].get(key) == plain_default(default)
 
 
 def resume(trainer: Trainer, path_or_auto: str) -> Path | None:

@@ -180,7 +180,7 @@ def require_str_keys(section: str, node: dict) -> None:
                               f"(write it as a string)")
 
 
-def _plain_default(value: Any) -> Any:
+def plain_default(value: Any) -> Any:
     """A constructor default as YAML would give it (a tuple default becomes a list), so that a resolved
     config dumps, loads and compares the same as the file it came from."""
     return list(value) if isinstance(value, tuple) else value
@@ -228,7 +228,7 @@ def validate_named(section: str, node: Any, kind: str, extra: dict[str, Any] | N
         if key not in out and p.default is inspect.Parameter.empty:
             raise ConfigError(f"{section}.{key} is required by {kind} {name!r}; add it to the config")
         if fill_defaults and key not in out:
-            out[key] = _plain_default(p.default)
+            out[key] = plain_default(p.default)
     if fill_defaults:
         for key, (_, default) in extra.items():
             out.setdefault(key, default)
