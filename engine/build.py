@@ -268,6 +268,10 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
         if not torch.set_flush_denormal(True):
             print("note: train.flush_denormal=true ignored: this CPU has no flush-to-zero mode", flush=True)
     seed_everything(t["seed"], t["deterministic"])
+    init_state = None
+    if t["init_from"]:
+        init_state = load_init_checkpoint(t["init_from"])
+        inherit_model_args(config, init_state, f"train.init_from: {t['init_from']}")
     splits = build_splits(config["data"])
     fill_model_args(config, splits.pop("model_args", {}))
     check_data_fits_model(config, splits)
@@ -275,7 +279,7 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
     if t["channels_last"]:  # NHWC convolutions: with bf16, 1.25x for InfoMax's step (bench/speed.py)
         model = model.to(memory_format=torch.channels_last)
     if t["init_from"]:
-        init_weights(model, config, t["init_from"])
+        init_weights(model, config, t["init_from"], init_state)
     groups = model.optimizer_groups()
     opt_cls = registry.lookup("optimizer", config["optim"]["name"])
     optim_kwargs = conform_kwargs(opt_cls, {k: v for k, v in config["optim"].items() if k != "name"})
@@ -304,15 +308,37 @@ def build_trainer(config: dict, run_dir: str | Path) -> Trainer:
                    build_callbacks(config), device, dist_info)
 
 
-def init_weights(model, config: dict, path: str | Path) -> None:
-    """Load the model weights of checkpoint ``path`` into ``model`` (``train.init_from``: fine-tuning, e.g. the
-    seq2seq decoder pretrained on titles). Only the weights: optimizer, schedule, epoch and callbacks start
-    afresh. A checkpoint made with a different model config is refused, naming the differing keys; weights
-    that do not fit the model, naming the first tensor."""
+def load_init_checkpoint(path: str | Path) -> dict:
+    """The checkpoint of ``train.init_from``, read once (weights and config); a one-line error when missing."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"train.init_from: {path} not found; give the path of a run's best.pt or last.pt")
-    state = checkpoint.load(path, expect="weights")
+    return checkpoint.load(path, expect="weights")
+
+
+def inherit_model_args(config: dict, state: dict, what: str) -> None:
+    """Fill the model arguments the config leaves null (the ones a dataset would otherwise supply, e.g. a
+    text model's vocabulary) from the ``train.init_from`` checkpoint's model config, and a data key of the
+    same name that is null too, so the data is encoded as the checkpoint's model was trained (fine-tuning a
+    model on another corpus keeps its vocabulary; characters outside it become the unknown id). Keys the
+    config sets are left alone: ``require_same_model`` then names any that differ."""
+    saved = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{what} holds no model config; use a checkpoint written by train.py")
+    for key, value in saved.items():
+        if config["model"].get(key, "absent") is None and value is not None:
+            config["model"][key] = value
+            if key in config["data"] and config["data"][key] is None:
+                config["data"][key] = value
+
+
+def init_weights(model, config: dict, path: str | Path, state: dict | None = None) -> None:
+    """Load the model weights of checkpoint ``path`` into ``model`` (``train.init_from``: fine-tuning, e.g. the
+    seq2seq decoder pretrained on titles, or the xwlb title model on LCSTS). Only the weights: optimizer,
+    schedule, epoch and callbacks start afresh. A checkpoint made with a different model config is refused,
+    naming the differing keys; weights that do not fit the model, naming the first tensor. ``state``: the
+    checkpoint when already read."""
+    state = state if state is not None else load_init_checkpoint(path)
     require_same_model(state, config, f"train.init_from: {path}", "")
     check_weights_fit(model, state["model"], f"train.init_from: {path}")
     model.load_state_dict(state["model"])

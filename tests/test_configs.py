@@ -3,6 +3,7 @@
 learns)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def test_config_runs_two_steps(path, tmp_path):
                        "val": data["val"], "val_size": 16}
     raw.setdefault("train", {}).update(max_steps=2, batch_size=16, out_dir=str(tmp_path), run_name="smoke",
                                        log_every=1)
+    if raw["train"].get("init_from"):  # a fine-tuning config: start from a 2-step run of the same model
+        parent = json.loads(json.dumps(raw))
+        parent["train"].update(init_from=None, run_name="parent")
+        build_trainer(validate(parent), tmp_path / "parent").fit()
+        raw["train"]["init_from"] = str(tmp_path / "parent" / "last.pt")
     trainer = build_trainer(validate(raw), tmp_path / "smoke")
     trainer.fit()
     assert trainer.step == 2

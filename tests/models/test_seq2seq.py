@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from data.text import END, PAD, SPECIAL, START, pad_ids
+from data.text import END, PAD, SPECIAL, START, UNK, fake_text_pairs, pad_ids
 from engine.build import build_trainer, fill_model_args, load_trained_model
 from engine.config import load_yaml, validate
 from errors import ConfigError
@@ -195,6 +195,25 @@ def test_a_checkpoint_alone_generates(tmp_path):
     assert probe.count("reference:") == 3 and probe.count("generated:") == 3
     titles = model.titles(["一丁七万丈三上下", "", "hello 😀"], beam=2, max_len=6)
     assert len(titles) == 3 and all(isinstance(t, str) for t in titles)
+
+
+def test_fine_tuning_on_another_corpus_keeps_the_checkpoints_vocabulary(tmp_path):
+    """train.init_from with model.vocab null: the fine-tuning data is encoded with the checkpoint's vocabulary
+    (the xwlb model fine-tuned on LCSTS), characters outside it becoming the unknown id."""
+    raw = load_yaml("configs/seq2seq_lcsts.yaml")
+    raw["data"] = {"name": "fake_text_pairs", "val": "split", "alphabet": 20}
+    raw["train"].update(max_steps=2, batch_size=32, out_dir=str(tmp_path), run_name="a")
+    raw["callbacks"] = {"progress": False, "title_probe": False}
+    build_trainer(validate(raw), tmp_path / "a").fit()
+    first = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["config"]["model"]["vocab"]
+    raw["data"] = {"name": "fake_text_pairs", "val": "split", "alphabet": 30, "seed": 1}  # 10 characters more
+    raw["train"].update(run_name="b", init_from=str(tmp_path / "a" / "last.pt"))
+    tuned = build_trainer(validate(raw), tmp_path / "b")
+    assert tuned.model.tokenizer.vocab == first and len(first) == 20
+    assert tuned.config["data"]["vocab"] == first
+    assert (tuned.train_loader.tensors["src"] == UNK).any()  # the 10 new characters
+    own = fake_text_pairs(alphabet=30, seed=1)["model_args"]["vocab"]
+    assert len(own) == 30  # without init_from the same data would build its own, larger vocabulary
 
 
 def test_model_args_fill_null_keys_and_refuse_conflicts():
