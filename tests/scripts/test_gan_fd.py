@@ -64,10 +64,12 @@ def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
 @pytest.mark.slow
 def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys):
     out = tmp_path / "fid"
-    result = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--only-last", "--out", str(out),
-                                      "--cache", str(tmp_path / "cache")], capsys)
+    result = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--fid-ref-n", "8", "--only-last",
+                                      "--out", str(out), "--cache", str(tmp_path / "cache")], capsys)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.with_suffix(".json").read_text())
     (row,) = report["runs"]["gan_cifar10_sn"]
     assert row["step"] == 15 and row["fid"] > 0 and "kid" in row and "fd" not in row
-    assert report["fid_protocol"]["n_generated"] == 6 and len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    protocol = report["fid_protocol"]
+    assert protocol["n_generated"] == 6 and protocol["n_reference"] == 8 and protocol["network_form"] == "fast"
+    assert len(list((tmp_path / "cache").glob("inception_fast_*_8_*.npz"))) == 1
