@@ -9,9 +9,12 @@ RUN is a run folder (its last.pt) or a checkpoint of any model with ``features(x
 z_mean, pooled, fmap). The data is the run's own dataset (data.root or $KEXUE_DATA): training split as the k-NN
 bank and the probe's training set, test split for the accuracies. ``--random-init`` probes a freshly
 initialised model of the same config instead (seeded with --seed), the floor that training must beat; its
-BatchNorm layers then use their initial running statistics (mean 0, variance 1).
+BatchNorm layers then use their initial running statistics (mean 0, variance 1). ``--pixels`` probes the raw
+pixels (x / 255, flattened: 3,072-d on CIFAR-10), the other floor; cosine k-NN then compares uncentred pixels.
 
-Prints a table and writes ``<run>/probe_<last|random>.json``: the command, the checkpoint's step, for each
+Prints a table and writes ``probe_<checkpoint stem|random>.json`` beside the checkpoint (``<run>/probe_last.json``;
+a snapshot's lands in ``<run>/snapshots/``, for scripts/probe_curve.py): the command, the checkpoint's step and
+training wall time, for each
 feature its dimension, the mean and std of its training-set values (the blog's check of the prior: near 0 and 1
 when the KL term took hold), k-NN accuracies (cosine, plain and weighted votes, and Euclidean plain) and the
 linear probe's train and test accuracy, and the wall time.
@@ -35,6 +38,13 @@ from errors import ConfigError
 from metrics.probes import extract_features, knn_accuracy, linear_probe
 
 
+class RawPixels(torch.nn.Module):
+    """The raw-pixel floor: features(x) = {"pixels": x / 255 flattened} (uint8 images; 3,072-d for CIFAR-10)."""
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pixels": x.float().flatten(1) / 255}
+
+
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.07,
                         help="of the weighted vote at the largest k, exp(cosine / T) (default 0.07)")
     parser.add_argument("--random-init", action="store_true", help="probe a randomly initialised model instead")
+    parser.add_argument("--pixels", action="store_true",
+                        help="probe the raw pixels instead (the other floor): x / 255, flattened")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--limit-train", type=int, help="use only the first N training images (quick checks)")
@@ -54,11 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.temperature > 0:
         raise ConfigError(f"--temperature must be > 0 (the weighted vote is exp(cosine / T)), got {args.temperature}")
     start = time.perf_counter()
-    run = load_run(args.run, prefer=("last.pt",), build=not args.random_init)
+    if args.random_init and args.pixels:
+        raise ConfigError("--random-init and --pixels are two different floors; pass one")
+    floor = args.random_init or args.pixels
+    run = load_run(args.run, prefer=("last.pt",), build=not floor)
     path, config = run.path, run.config
     if args.random_init:
         torch.manual_seed(args.seed)
         model = build_model(config).eval()
+    elif args.pixels:
+        model = RawPixels()
     else:
         model = run.model
     if not hasattr(model, "features"):
@@ -74,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise ConfigError(f"--features {', '.join(unknown)}: the model gives {', '.join(bank)}")
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(path),
-              "step": run.step, "random_init": args.random_init, "knn_temperature": args.temperature,
+              "step": run.step, "random_init": args.random_init, "pixels": args.pixels,
+              "knn_temperature": args.temperature,
+              "epoch": None if floor else run.progress.get("epoch"),
+              "train_wall_s": None if floor else run.callback_state("metrics").get("wall_s"),
               "train_images": len(train_y),
               "test_images": len(test_y), "features": {}}
     print(f"{'feature':8} {'dim':>5} {'mean':>7} {'std':>6} " + " ".join(f"{'knn' + str(k):>7}" for k in args.k)
@@ -94,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
               + f" {knn[f'cosine_k{kmax}_weighted']:8.4f} {knn[f'euclidean_k{kmax}']:9.4f} {linear['test_acc']:7.4f}",
               flush=True)
     report["wall_s"] = round(time.perf_counter() - start, 1)
-    out = path.parent / f"probe_{'random' if args.random_init else path.stem}.json"
+    out = path.parent / f"probe_{'random' if args.random_init else 'pixels' if args.pixels else path.stem}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(out)
     return 0

@@ -6,7 +6,7 @@ import json
 from PIL import Image
 import pytest
 
-from scripts import infomax_retrieval, probe_features
+from scripts import infomax_retrieval, probe_curve, probe_features
 from tests.engine.test_cli import assert_user_error, in_process, run, train_here
 
 TINY = ["data.name=fake", "data.image_shape=[3,32,32]", "data.n_train=64", "data.n_test=32", "model.latent_dim=8",
@@ -16,7 +16,8 @@ TINY = ["data.name=fake", "data.image_shape=[3,32,32]", "data.n_train=64", "data
 @pytest.mark.slow
 def test_probes_and_retrieval_grids(tmp_path, capsys):
     """In-process calls of the scripts' main (the shell path: the last probe call and test_as_installed)."""
-    trained = train_here(capsys, "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}")
+    trained = train_here(capsys, "configs/infomax_cifar10.yaml", *TINY, f"train.out_dir={tmp_path}",
+                         "callbacks.checkpoint.snapshot_every=1")
     assert trained.returncode == 0, trained.stderr
     run_dir = tmp_path / "infomax_cifar10"
     result = in_process(probe_features.main, [str(run_dir), "--k", "1", "5", "--temperature", "0.1"], capsys)
@@ -30,6 +31,18 @@ def test_probes_and_retrieval_grids(tmp_path, capsys):
     assert in_process(probe_features.main, [str(run_dir), "--random-init", "--features", "z_mean"], capsys).returncode == 0
     assert json.loads((run_dir / "probe_random.json").read_text())["random_init"] is True
     assert_user_error(run("scripts/probe_features.py", str(run_dir), "--features", "logits"), "the model gives")
+    assert in_process(probe_features.main, [str(run_dir), "--pixels"], capsys).returncode == 0
+    pixels = json.loads((run_dir / "probe_pixels.json").read_text())
+    assert pixels["pixels"] is True and pixels["features"]["pixels"]["dim"] == 3 * 32 * 32
+
+    snapshot = run_dir / "snapshots" / "step0000001.pt"  # the curve: a snapshot's probe beside last.pt's
+    assert in_process(probe_features.main, [str(snapshot), "--k", "1", "5"], capsys).returncode == 0
+    curve = tmp_path / "curve"
+    result = in_process(probe_curve.main, [str(run_dir), "--out", str(curve)], capsys)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(curve.with_suffix(".json").read_text())
+    assert [r["step"] for r in rows["rows"]] == [1, 2] and rows["rows"][0]["wall_s"] > 0
+    assert set(rows["floors"]) == {"random encoder", "raw pixels"} and curve.with_suffix(".png").is_file()
 
     out = tmp_path / "figs"
     result = in_process(infomax_retrieval.main, [str(run_dir), "--tag", "t", "--out", str(out)], capsys)
