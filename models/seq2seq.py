@@ -130,22 +130,39 @@ class Seq2Seq(Model):
         chi[:, PAD] = 0.0
         return enc, mask, chi
 
-    def interact(self, q: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-        """[attention o, q, masked max-pool mv] (B, T, 2·enc + dec). An article with no valid step gets o and
-        mv from no article at all (uniform attention over its padding, mv = 0) instead of NaN."""
-        scores = (q @ self.attn_weight) @ v.transpose(1, 2) / self.attn_scale
-        scores = scores.float().masked_fill(~mask[:, None, :], torch.finfo(torch.float32).min)
-        o = scores.softmax(-1).to(v.dtype) @ v
+    @staticmethod
+    def pool(v: Tensor, mask: Tensor) -> Tensor:
+        """The masked max-pool mv (B, 1, 2·enc) over the source steps; 0 for an article with no valid step."""
         pooled = v.masked_fill(~mask[..., None], torch.finfo(v.dtype).min).amax(1, keepdim=True)
-        pooled = torch.where(mask.any(1)[:, None, None], pooled, torch.zeros_like(pooled))
-        return torch.cat([o, q, pooled.expand(-1, q.shape[1], -1)], dim=-1)
+        return torch.where(mask.any(1)[:, None, None], pooled, torch.zeros_like(pooled))
 
-    def decode(self, prefix: Tensor, enc: Tensor, mask: Tensor, chi: Tensor, state=None):
-        """Logits (B, T, |V|) for every position of ``prefix`` (B, T), and the decoder LSTM state after it."""
+    def interact(self, q: Tensor, v: Tensor, mask: Tensor, pooled: Tensor | None = None) -> Tensor:
+        """[attention o, q, masked max-pool mv] (B, T, 2·enc + dec). An article with no valid step gets o and
+        mv from no article at all (uniform attention over its padding, mv = 0) instead of NaN.
+
+        ``q`` may hold g rows per article of ``v`` (B = g·b, the rows of article i at i·g .. i·g + g − 1: the
+        beams of a search), which then attend to their article's states without copies of them; ``pooled``:
+        ``pool(v, mask)`` when already computed (it does not change while a title is decoded)."""
+        b, group = v.shape[0], q.shape[0] // v.shape[0]
+        t = q.shape[1]
+        qs = q.reshape(b, group * t, q.shape[-1])
+        scores = (qs @ self.attn_weight) @ v.transpose(1, 2) / self.attn_scale
+        scores = scores.float().masked_fill(~mask[:, None, :], torch.finfo(torch.float32).min)
+        o = (scores.softmax(-1).to(v.dtype) @ v).reshape(q.shape[0], t, v.shape[-1])
+        pooled = self.pool(v, mask) if pooled is None else pooled
+        pooled = pooled[:, None].expand(b, group, t, v.shape[-1]).reshape(q.shape[0], t, v.shape[-1])
+        return torch.cat([o, q, pooled], dim=-1)
+
+    def decode(self, prefix: Tensor, enc: Tensor, mask: Tensor, chi: Tensor, state=None,
+               pooled: Tensor | None = None):
+        """Logits (B, T, |V|) for every position of ``prefix`` (B, T), and the decoder LSTM state after it.
+        ``prefix`` may hold g rows per article of ``enc``/``mask``/``chi`` (beams; see ``interact``)."""
         q, state = self.decoder(self.embedding(prefix), state)
-        y = self.head(self.interact(q, enc, mask))
+        y = self.head(self.interact(q, enc, mask, pooled))
         if self.copy_prior:
-            y = (y + self.log_scale.exp() * chi[:, None, :] + self.shift) / 2
+            b, t = chi.shape[0], y.shape[1]
+            prior = self.log_scale.exp() * chi[:, None, None, :]
+            y = ((y.reshape(b, -1, t, self.vocab_size) + prior + self.shift) / 2).reshape(y.shape)
         return y, state
 
     def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
@@ -179,52 +196,53 @@ class Seq2Seq(Model):
         src = trim(src)
         b, k, v = src.shape[0], beam, self.vocab_size
         enc, mask, chi = self.encode(src)
-        enc, mask, chi = (t.repeat_interleave(k, 0) for t in (enc, mask, chi))
+        pooled = self.pool(enc, mask)  # per article, once; the k beams of an article share its states
         scores = torch.full((b, k), -math.inf, device=src.device)
         scores[:, 0] = 0.0  # all beams start identical: expand only the first
         hyps = torch.empty(b * k, 0, dtype=torch.long, device=src.device)
         last = torch.full((b * k, 1), START, dtype=torch.long, device=src.device)
         finished: list[tuple[float, list[int]] | None] = [None] * b  # best (score, ids) that has ended
-        done = [False] * b
+        alive = list(range(b))  # the articles still searched, in row order: finished ones leave the batch
         state = None
-        base = (torch.arange(b, device=src.device) * k)[:, None]
         for _ in range(max_len):
-            logits, state = self.decode(last, enc, mask, chi, state)
+            n = len(alive)
+            logits, state = self.decode(last, enc, mask, chi, state, pooled=pooled)
             logp = torch.log(logits[:, -1].float().softmax(-1) + LOG_EPS)
             logp[:, :END] = -math.inf  # never padding, unknown or start
-            top, index = (scores.reshape(-1, 1) + logp).reshape(b, k * v).topk(k, dim=1)
-            rows = (base + index // v).reshape(-1)
+            top, index = (scores.reshape(-1, 1) + logp).reshape(n, k * v).topk(k, dim=1)
+            rows = ((torch.arange(n, device=src.device) * k)[:, None] + index // v).reshape(-1)
             tokens = (index % v).reshape(-1)
             hyps = torch.cat([hyps.index_select(0, rows), tokens[:, None]], dim=1)
             state = tuple(s.index_select(1, rows) for s in state)
-            ended = (tokens == END).reshape(b, k) & torch.isfinite(top)
+            ended = (tokens == END).reshape(n, k) & torch.isfinite(top)
             top_list, ended_list = top.tolist(), ended.tolist()
-            for i in range(b):
-                if done[i]:
-                    continue
-                for j in (sorted(range(k), key=lambda j: top_list[i][j]) if blog_quirk else range(k)):
-                    if ended_list[i][j] and (finished[i] is None or top_list[i][j] > finished[i][0]
+            keep = []
+            for r, i in enumerate(alive):
+                for j in (sorted(range(k), key=lambda j: top_list[r][j]) if blog_quirk else range(k)):
+                    if ended_list[r][j] and (finished[i] is None or top_list[r][j] > finished[i][0]
                                              or blog_quirk):
-                        finished[i] = (top_list[i][j], hyps[i * k + j, :-1].tolist())
+                        finished[i] = (top_list[r][j], hyps[r * k + j, :-1].tolist())
                         if blog_quirk:
                             break
-                alive = [s for s, e in zip(top_list[i], ended_list[i]) if not e]
-                best_alive = max(alive, default=-math.inf)
-                if finished[i] is not None and (blog_quirk or finished[i][0] >= best_alive):
-                    done[i] = True
-            if all(done):
+                best_alive = max((s for s, e in zip(top_list[r], ended_list[r]) if not e), default=-math.inf)
+                if not (finished[i] is not None and (blog_quirk or finished[i][0] >= best_alive)):
+                    keep.append(r)
+            if not keep:
                 break
-            top = top.masked_fill(ended, -math.inf)  # ended hypotheses leave the beam
-            top[torch.tensor(done, device=src.device)] = -math.inf
-            scores = top
+            scores = top.masked_fill(ended, -math.inf)  # ended hypotheses leave the beam
             last = tokens[:, None]
-        out = []
-        for i in range(b):
-            if finished[i] is not None:
-                out.append(finished[i][1])
-            else:  # nothing ended within max_len: the best live hypothesis
-                j = int(scores[i].argmax()) if torch.isfinite(scores[i]).any() else 0
-                out.append(hyps[i * k + j].tolist())
+            if len(keep) < n:  # drop the finished articles' rows
+                kept = torch.tensor(keep, device=src.device)
+                kept_rows = (kept[:, None] * k + torch.arange(k, device=src.device)).reshape(-1)
+                scores, enc, mask, chi, pooled = (t.index_select(0, kept) for t in (scores, enc, mask, chi, pooled))
+                hyps, last = hyps.index_select(0, kept_rows), last.index_select(0, kept_rows)
+                state = tuple(s.index_select(1, kept_rows) for s in state)
+                alive = [alive[r] for r in keep]
+        out = [f[1] if f is not None else None for f in finished]
+        for r, i in enumerate(alive):
+            if out[i] is None:  # nothing ended within max_len: the best live hypothesis
+                j = int(scores[r].argmax()) if torch.isfinite(scores[r]).any() else 0
+                out[i] = hyps[r * k + j].tolist()
         return out
 
     @torch.no_grad()

@@ -23,8 +23,8 @@ class EndsAfterSomeIds(Seq2Seq):
 
     end_bonus = 0.0
 
-    def decode(self, prefix, enc, mask, chi, state=None):
-        y, state = super().decode(prefix, enc, mask, chi, state)
+    def decode(self, prefix, enc, mask, chi, state=None, **kwargs):
+        y, state = super().decode(prefix, enc, mask, chi, state, **kwargs)
         bonus = torch.zeros_like(y)
         bonus[..., END] = self.end_bonus * (prefix % 3 == 0)
         return y + bonus, state
