@@ -12,7 +12,10 @@ each article, with N the mean title length of the training split of the model's 
 the test titles are never looked at to choose it). ``--data-file`` scores another file of the same form
 (transfer, e.g. the xwlb model on LCSTS; never tune on ``csl_clge``, ../shared/data/README.md); when that file
 has a training split with another mean title length, its Lead-N is reported too. Length statistics (mean,
-median, std, min, max, share cut at ``--max-len``) of the references and of every beam's titles.
+median, std, min, max, share cut at ``--max-len``) of the references and of every beam's titles. Each beam's
+ROUGE is also given with every run of ASCII letters and digits as one token (``ascii_words``), which is close to
+how CLUE's CLGE benchmark scores (ROUGE over BERT token ids: Chinese characters one each, numbers and Latin
+words one or a few word pieces).
 
 Writes ``<run>/title_eval_<file name up to its first dot>_<split>.json`` (scores, settings, wall time) and
 ``..._examples.md`` with ``--examples`` articles drawn at random (seeded) from the split: article excerpt,
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     own_lead_len = mean_title_len(pairs.get("train", [])) if source != own else None  # the scored file's own N
     max_src_len = config["data"].get("max_src_len", 400)
     result = {"checkpoint": str(args.checkpoint), "data_file": str(source), "split": args.split, "pairs": len(rows),
-              "rouge": "character F1 x100, NFKC, whitespace removed, punctuation kept",
+              "rouge": "character F1 x100, NFKC, whitespace removed, punctuation kept; 'ascii_words': the same with "
+                       "each run of ASCII letters/digits one token (near a BERT tokenizer's split, as CLGE scores)",
               "reference_mean_len": statistics.fmean(len(normalize(t)) for t in references),
               "reference_len": length_stats(references, args.max_len),
               f"lead{lead_len}": corpus_rouge(lead(articles, lead_len), references), "lead_len": lead_len,
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         titles = model.titles(articles, beam, args.max_len, max_src_len, args.blog_quirk)
         seconds = time.perf_counter() - start
         titles_by_beam[beam] = titles
-        result["models"][f"beam{beam}"] = {**corpus_rouge(titles, references), "distinct": distinct_rate(titles),
+        result["models"][f"beam{beam}"] = {**corpus_rouge(titles, references),
+                                           "ascii_words": corpus_rouge(titles, references, ascii_words=True),
+                                           "distinct": distinct_rate(titles),
                                            "mean_len": statistics.fmean(len(t) for t in titles),
                                            "len": length_stats(titles, args.max_len),
                                            "empty": sum(not t for t in titles), "seconds": round(seconds, 1)}

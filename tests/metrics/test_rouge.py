@@ -43,3 +43,13 @@ def test_corpus_scores_are_means_times_100_and_lead():
     assert distinct_rate(["a", "a", "b", "c"]) == 0.75
     with pytest.raises(ValueError, match="pair up"):
         corpus_rouge(["a"], [])
+
+
+def test_ascii_words_count_a_number_or_latin_word_as_one_token():
+    # characters: "2015年GDP" has 8 tokens; ASCII words: ("2015", "年", "gdp"), 3
+    assert rouge_n("2015年GDP", "2016年GDP", 1) == pytest.approx(7 / 8)  # 7 of 8 characters shared
+    assert rouge_n("2015年GDP", "2016年GDP", 1, ascii_words=True) == pytest.approx(2 / 3)
+    assert rouge_l("中国gdp增长", "中国GDP增长", ascii_words=True) == 1.0  # lower-cased, as BERT's uncased vocab
+    assert rouge_n("甲乙丙", "甲乙丙", 2, ascii_words=True) == 1.0  # CJK text scores as with characters
+    scores = corpus_rouge(["北京2022冬奥会"], ["北京2022年冬奥会"], ascii_words=True)
+    assert scores["rougeL"] == pytest.approx(100 * 12 / 13)  # 6 tokens against 7, LCS 6: P = 1, R = 6/7

@@ -26,6 +26,7 @@ def test_scores_lead_and_examples(seq2seq_checkpoint):
     assert out[f"lead{n}"] == corpus_rouge(lead(list(articles), n), list(refs))
     for scores in out["models"].values():
         assert 0 <= scores["rougeL"] <= 100 and 0 < scores["distinct"] <= 1
+        assert set(scores["ascii_words"]) == {"rouge1", "rouge2", "rougeL"}
         assert scores["len"]["min"] <= scores["len"]["mean"] <= scores["len"]["max"] <= 6
     assert out["reference_len"]["mean"] == pytest.approx(out["reference_mean_len"])
     examples = (seq2seq_checkpoint.parent / "title_eval_pairs_test_examples.md").read_text(encoding="utf-8")
