@@ -322,14 +322,17 @@ def inherit_model_args(config: dict, state: dict, what: str) -> None:
     same name that is null too, so the data is encoded as the checkpoint's model was trained (fine-tuning a
     model on another corpus keeps its vocabulary; characters outside it become the unknown id). Keys the
     config sets are left alone: ``require_same_model`` then names any that differ."""
+    saved = saved_model_config(state, what)
+    fill_model_args(config, {k: v for k, v in saved.items() if config["model"].get(k, "absent") is None
+                             and v is not None})
+
+
+def saved_model_config(state: dict, what: str) -> dict:
+    """The model section of a checkpoint's config; a one-line error when it has none."""
     saved = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
     if not isinstance(saved, dict):
         raise CheckpointError(f"{what} holds no model config; use a checkpoint written by train.py")
-    for key, value in saved.items():
-        if config["model"].get(key, "absent") is None and value is not None:
-            config["model"][key] = value
-            if key in config["data"] and config["data"][key] is None:
-                config["data"][key] = value
+    return saved
 
 
 def init_weights(model, config: dict, path: str | Path, state: dict | None = None) -> None:
@@ -346,9 +349,7 @@ def init_weights(model, config: dict, path: str | Path, state: dict | None = Non
 
 def require_same_model(state: dict, config: dict, what: str, alternative: str) -> None:
     """Refuse a checkpoint made with a different model config, naming the differing keys."""
-    saved = state.get("config", {}).get("model") if isinstance(state.get("config"), dict) else None
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{what} holds no model config; use a checkpoint written by train.py")
+    saved = saved_model_config(state, what)
     differing = [k for k in diff_keys(saved, config["model"]) if not _newer_argument_at_default(k, saved, config)]
     if differing:
         raise CheckpointError(f"{what} was made with a different model config (differs in: "
