@@ -133,6 +133,11 @@ class MetricsLogger(Callback):
     only when the run has done all its updates: a stopped or killed run has none (a stale one is removed
     when a run is continued).
 
+    Time, summed over the segments of a resumed run: ``wall_s`` (seconds of wall time) and ``cpu_s`` (CPU seconds
+    of the training process, ``time.process_time``: with ``train.threads=1`` the core-seconds the run used,
+    which other jobs on the machine do not inflate the way they inflate wall time; None when the run was
+    continued from a checkpoint that did not record it).
+
     A checkpoint records how much of metrics.jsonl and summary.csv belongs to its state (bytes, rows) and the
     running averages of the log interval and the epoch; a resumed run cuts both files back to that point, so
     the records a killed process wrote after its last save are not there twice."""
@@ -148,6 +153,8 @@ class MetricsLogger(Callback):
         self._t0 = time.time()
         self._t_interval = time.time()
         self._elapsed_before = 0.0  # wall time of the run's earlier segments (before a resume)
+        self._cpu_before: float | None = 0.0  # their CPU time (None: a checkpoint of older code, not recorded)
+        self._cpu0 = time.process_time()
         # how much of each file this run's state accounts for: none of them for a new run; None for a
         # checkpoint written before these were recorded (the files are then left as they are)
         self._jsonl_bytes: int | None = 0
@@ -166,6 +173,7 @@ class MetricsLogger(Callback):
             except (ImportError, ModuleNotFoundError):
                 self.tb = None
         self._t0 = self._t_interval = time.time()
+        self._cpu0 = time.process_time()
 
     def log(self, trainer, record: dict) -> None:
         """Write one record (this callback's metrics, or an event of another callback such as set_value) to
@@ -231,7 +239,7 @@ class MetricsLogger(Callback):
                **{f"train/{k}": float(v) / max(counts.get(k, 0), 1) for k, v in self._epoch.items()},
                **{k: v for k, v in self._last_val.items() if k.startswith("val")},
                "lr": next(iter(trainer.optimizers.values())).param_groups[0]["lr"],
-               "wall_s": round(self.wall_time(), 1)}
+               "wall_s": round(self.wall_time(), 1), "cpu_s": self._rounded_cpu()}
         self._append_row(trainer.run_dir / "summary.csv", row)
         if self.print_epochs:
             shown = " ".join(f"{k} {v:.5g}" for k, v in row.items()
@@ -267,12 +275,20 @@ class MetricsLogger(Callback):
         """Seconds of training so far, over all segments of a resumed run (up to each one's last save)."""
         return self._elapsed_before + time.time() - self._t0
 
+    def cpu_time(self) -> float | None:
+        """CPU seconds of the training process so far, over all segments (None: not known for an earlier one)."""
+        return None if self._cpu_before is None else self._cpu_before + time.process_time() - self._cpu0
+
+    def _rounded_cpu(self) -> float | None:
+        cpu = self.cpu_time()
+        return None if cpu is None else round(cpu, 1)
+
     @staticmethod
     def _plain(bucket: dict) -> dict:
         return {k: (v if isinstance(v, dict) else float(v)) for k, v in bucket.items()}
 
     def state_dict(self) -> dict:
-        state = {"wall_s": self.wall_time(), "interval": self._plain(self._interval),
+        state = {"wall_s": self.wall_time(), "cpu_s": self.cpu_time(), "interval": self._plain(self._interval),
                  "epoch": self._plain(self._epoch), "last_val": dict(self._last_val)}
         if self.jsonl is not None and not self.jsonl.closed:
             self.jsonl.flush()
@@ -282,6 +298,7 @@ class MetricsLogger(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self._elapsed_before = state.get("wall_s", 0.0)
+        self._cpu_before = state.get("cpu_s") if "wall_s" in state else 0.0  # no wall_s: no earlier segment
         self._interval, self._epoch = dict(state.get("interval", {})), dict(state.get("epoch", {}))
         self._last_val = dict(state.get("last_val", {}))
         self._jsonl_bytes, self._summary_rows = state.get("jsonl_bytes"), state.get("summary_rows")
@@ -290,7 +307,7 @@ class MetricsLogger(Callback):
         if trainer.finished:
             with open(trainer.run_dir / "results.json", "w") as f:
                 json.dump({"finished": True, "step": trainer.step, "epoch": trainer.epoch, **self._last_val,
-                           "wall_s": round(self.wall_time(), 1)}, f, indent=1)
+                           "wall_s": round(self.wall_time(), 1), "cpu_s": self._rounded_cpu()}, f, indent=1)
         self.jsonl.close()
         if self.tb is not None:
             self.tb.close()

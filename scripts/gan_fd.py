@@ -23,8 +23,9 @@ generated from a fixed noise seed with the generator in eval mode and rounded to
 ``--every-iterations K`` scores only the checkpoints at multiples of K generator iterations, and each run's latest
 (e.g. FID-2k every 1,000 iterations from snapshots every 500).
 
-Writes ``<out>.json`` (the protocol, and per run: step, iteration, wall time, fid, kid, fd) and ``<out>.png``
-(each metric against iterations and against wall time, one line per run). The JSON is rewritten after every
+Writes ``<out>.json`` (the protocol, and per run: step, iteration, wall time, CPU time, fid, kid, fd) and
+``<out>.png`` (each metric against iterations, wall time and, where every checkpoint recorded it, the training
+process's CPU time: core-hours at one thread; one line per run). The JSON is rewritten after every
 scored checkpoint, and a later call with the same ``--out`` keeps the scores it already holds for the same run
 and update when they were measured the same way (split, seed, n, reference, network or classifier): a run
 scored while it trains, or a scoring killed half-way, costs only the checkpoints not yet scored.
@@ -116,7 +117,7 @@ def earlier_scores(path: Path, report: dict) -> dict[tuple[str, int], dict]:
         for row in rows:
             fields = {f: row[f] for m in same for f in METRIC_FIELDS[m] if f in row}
             if fields:
-                where = {k: row[k] for k in ("checkpoint", "iteration", "wall_s") if k in row}
+                where = {k: row[k] for k in ("checkpoint", "iteration", "wall_s", "cpu_s") if k in row}
                 kept[(run, row["step"])] = {**where, **fields}
     return kept
 
@@ -130,7 +131,10 @@ def write_report(report: dict, out: Path) -> None:
 
 def plot(report: dict, out: Path) -> None:
     metrics = [m for m in ("fid", "fd") if any(m in r for rows in report["runs"].values() for r in rows)]
-    fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.8 * len(metrics)), squeeze=False)
+    # CPU time (core-hours at one thread: what other jobs on the machine do not inflate) when every run has it
+    cpu = all(r.get("cpu_s") is not None for rows in report["runs"].values() for r in rows)
+    fig, axes = plt.subplots(len(metrics), 3 if cpu else 2, figsize=(15 if cpu else 10, 3.8 * len(metrics)),
+                             squeeze=False)
     for row, metric in zip(axes, metrics):
         ref_n = report.get("fid_ref_n", report["fid_n"])
         label = (f"FID-{report['fid_n']} (vs {ref_n})" if metric == "fid"
@@ -140,8 +144,12 @@ def plot(report: dict, out: Path) -> None:
             row[0].plot([r["iteration"] for r in rows], [r[metric] for r in rows], marker="o", label=name)
             if rows and all(r["wall_s"] is not None for r in rows):
                 row[1].plot([r["wall_s"] / 3600 for r in rows], [r[metric] for r in rows], marker="o", label=name)
+            if cpu:
+                row[2].plot([r["cpu_s"] / 3600 for r in rows], [r[metric] for r in rows], marker="o", label=name)
         row[0].set_xlabel("generator iterations")
         row[1].set_xlabel("wall time (h)")
+        if cpu:
+            row[2].set_xlabel("CPU time of the training process (h)")
         for ax in row:
             ax.set_ylabel(f"{label}, {report['split']} split")
             ax.grid(alpha=0.3)
@@ -209,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             latest = args.only_last or number == len(paths) - 1
             if args.every_iterations and iteration % args.every_iterations and not latest:
                 continue
+            timing = snapshot.callback_state("metrics")
             row = {"checkpoint": path.name, "step": snapshot.step, "iteration": iteration,
-                   "wall_s": snapshot.callback_state("metrics").get("wall_s")}
+                   "wall_s": timing.get("wall_s"), "cpu_s": timing.get("cpu_s")}
             row.update({f: v for f, v in earlier.get((run.name, snapshot.step), {}).items() if f not in row})
             todo = [m for m in wanted if METRIC_FIELDS[m][0] not in row]
             if todo:

@@ -30,7 +30,7 @@ from errors import CheckpointError, TrainingError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ckpt_cf763f0"
-TIMING = {"train/samples_per_s", "wall_s"}
+TIMING = {"train/samples_per_s", "wall_s", "cpu_s"}
 
 # 96 fake 8x8 images, batch 8: 12 updates an epoch, 3 epochs; last.pt every 4 updates, so one save falls on
 # each epoch's last update, before its evaluation and its (epoch-interval) scheduler step
@@ -432,6 +432,34 @@ def test_callback_state_keyed_by_registered_name(tmp_path):
     assert set(state["callbacks"]) == {"ema", "metrics", "checkpoint", "progress"}
     old = torch.load(FIXTURES / "nice_last.pt", weights_only=True)
     assert "EMA" in old["callbacks"] and checkpoint.callback_state(old, "ema") == old["callbacks"]["EMA"]
+
+
+def test_cpu_time_adds_up_over_segments_and_is_unknown_after_older_code(tmp_path):
+    """cpu_s (the process's CPU seconds: core-seconds at one thread) goes into the checkpoint, summary.csv and
+    results.json and sums over a resumed run's segments; a run continued from a checkpoint that did not
+    record it says None rather than count only its last segment."""
+    from engine.build import resume
+    run_dir = tmp_path / "runs" / "tiny"
+    build_trainer(tiny_config(tmp_path, epochs=1, max_steps=5), run_dir).fit()
+    first = checkpoint.callback_state(checkpoint.load(run_dir / "last.pt"), "metrics")
+    assert 0 < first["cpu_s"]
+    trainer = build_trainer(tiny_config(tmp_path, epochs=2), run_dir)
+    resume(trainer, "auto")
+    trainer.fit()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["cpu_s"] >= round(first["cpu_s"], 1) and results["wall_s"] > 0
+    with open(run_dir / "summary.csv", newline="") as f:
+        assert all(float(row["cpu_s"]) > 0 for row in csv.DictReader(f))
+
+    old_dir = tmp_path / "runs" / "old"
+    old_dir.mkdir()
+    shutil.copy(FIXTURES / "nice_last.pt", old_dir / "last.pt")  # cf763f0: wall_s recorded, cpu_s not
+    cfg = load_config(FIXTURES / "nice.yaml")
+    cfg["train"].update(out_dir=str(tmp_path / "runs"), epochs=1)
+    trainer = build_trainer(cfg, old_dir)
+    resume(trainer, "auto")
+    trainer.fit()
+    assert json.loads((old_dir / "results.json").read_text())["cpu_s"] is None
 
 
 @pytest.mark.slow

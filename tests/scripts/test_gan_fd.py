@@ -42,6 +42,7 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert [r["step"] for r in rows] == [6, 12, 15] and [r["iteration"] for r in rows] == [1, 2, 2]
     assert [r["checkpoint"] for r in rows] == ["step0000006.pt", "step0000012.pt", "step0000015.pt"]
     assert all(r["fd"] >= 0 and "fid" not in r for r in rows) and len({r["wall_s"] for r in rows}) == 3
+    assert all(r["cpu_s"] > 0 for r in rows) and rows[0]["cpu_s"] < rows[-1]["cpu_s"]
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
     assert_user_error(in_process(gan_fd.main, [str(gan_run)], capsys), "pass --fid")
 
