@@ -7,11 +7,12 @@ Collects the ``probe_*.json`` files that scripts/probe_features.py wrote for RUN
 in RUN, ``probe_step*.json`` in RUN/snapshots/; probe each snapshot first, e.g.
 ``for c in RUN/snapshots/step*.pt; do python scripts/probe_features.py $c --k 20 200 --temperature 0.1; done``),
 and plots, for one feature, k-NN (cosine k=20 plain votes; k=200 votes weighted exp(sim/T)) and linear-probe
-test accuracy against epochs and against the training wall time in hours of one process (CPU-hours at
-``train.threads`` threads). The random-encoder floor (``probe_random.json``, ``probe_features.py --random-init``)
+test accuracy against epochs and against the training process's CPU time in hours (``cpu_s``: core-hours at
+one thread, not inflated by other jobs on the machine), or its wall time where a checkpoint did not record CPU
+time (runs of older code). The random-encoder floor (``probe_random.json``, ``probe_features.py --random-init``)
 and the raw-pixel floor (``probe_pixels.json``, ``--pixels``) are drawn as horizontal lines when present.
 
-Writes ``<out>.json`` (per checkpoint: step, epoch, wall_s and the accuracies) and ``<out>.png``.
+Writes ``<out>.json`` (per checkpoint: step, epoch, wall_s, cpu_s and the accuracies) and ``<out>.png``.
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             floors["raw pixels"] = accuracies(report, "pixels", path)
             continue
         rows[report["step"]] = {"file": str(path), "step": report["step"], "epoch": report.get("epoch"),
-                                "wall_s": report.get("train_wall_s"), **accuracies(report, args.feature, path)}
+                                "wall_s": report.get("train_wall_s"), "cpu_s": report.get("train_cpu_s"),
+                                **accuracies(report, args.feature, path)}
     if not rows:
         raise ConfigError(f"{args.run} holds no probe_*.json of a trained checkpoint; run scripts/probe_features.py "
                           f"on its checkpoints first")
@@ -67,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k for k in rows[-1] if k == "linear" or k.startswith("knn_cosine")]
     out = args.out or args.run / "probe_curve"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, x, label in ((axes[0], "epoch", "epochs"), (axes[1], "wall_s", "training wall time (h of one process)")):
+    time_axis = (("cpu_s", "training CPU time (h; core-hours at one thread)") if all(r["cpu_s"] is not None for r in rows)
+                 else ("wall_s", "training wall time (h of one process)"))
+    for ax, x, label in ((axes[0], "epoch", "epochs"), (axes[1], *time_axis)):
         usable = [r for r in rows if r[x] is not None]
-        xs = [r[x] / 3600 if x == "wall_s" else r[x] for r in usable]
+        xs = [r[x] / 3600 if x != "epoch" else r[x] for r in usable]
         for i, key in enumerate(keys):
             line, = ax.plot(xs, [100 * r[key] for r in usable], marker="o", label=key)
             for j, (floor, values) in enumerate(floors.items()):

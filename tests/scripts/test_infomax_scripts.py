@@ -42,6 +42,7 @@ def test_probes_and_retrieval_grids(tmp_path, capsys):
     assert result.returncode == 0, result.stderr
     rows = json.loads(curve.with_suffix(".json").read_text())
     assert [r["step"] for r in rows["rows"]] == [1, 2] and rows["rows"][0]["wall_s"] > 0
+    assert 0 < rows["rows"][0]["cpu_s"] <= rows["rows"][1]["cpu_s"]
     assert set(rows["floors"]) == {"random encoder", "raw pixels"} and curve.with_suffix(".png").is_file()
 
     out = tmp_path / "figs"
