@@ -7,10 +7,12 @@ RUN is a run folder with ``snapshots/step*.pt`` (``callbacks.checkpoint.snapshot
 added when it holds a later update. Each checkpoint's model is evaluated in fp32 on ``--split`` of the run's own
 dataset (engine/evaluation.py, as evaluate.py does), so e.g. a NICE run's test bits/dim at every 5th epoch gives
 the curve that the training log cannot (it sees only the validation split). The x axes: optimizer updates,
-epochs (updates / updates per epoch) and the run's training wall time (the metrics callback's ``wall_s``, summed
-over resumed segments) in hours of one process, i.e. CPU-hours at ``train.threads`` threads.
+epochs (updates / updates per epoch) and the run's training time in hours, summed over resumed segments: the
+training process's CPU time (the metrics callback's ``cpu_s``: core-hours at one thread, not inflated by other jobs
+on the machine) where every checkpoint recorded it, its wall time (``wall_s``) otherwise (runs of older code).
 
-Writes ``<out>.json`` (the command, and per checkpoint: file, step, epoch, wall_s, every metric) and ``<out>.png``.
+Writes ``<out>.json`` (the command, and per checkpoint: file, step, epoch, wall_s, cpu_s, every metric) and
+``<out>.png``.
 """
 from __future__ import annotations
 
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.metric not in metrics:
             raise ConfigError(f"--metric {args.metric}: the model reports {', '.join(sorted(metrics))}")
         rows.append({"checkpoint": path.name, "step": run.step, "epoch": run.step / updates_per_epoch,
-                     "wall_s": run.callback_state("metrics").get("wall_s"), **metrics})
+                     "wall_s": run.callback_state("metrics").get("wall_s"),
+                     "cpu_s": run.callback_state("metrics").get("cpu_s"), **metrics})
         print(f"{path.name}: update {run.step}, {args.split} {args.metric} {metrics[args.metric]:.4f}", flush=True)
     out = Path(args.out) if args.out else args.run / f"curve_{args.split}_{args.metric}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     axes[0].plot([r["epoch"] for r in rows], [r[args.metric] for r in rows], marker="o")
     axes[0].set_xlabel("epoch")
-    if all(r["wall_s"] is not None for r in rows):
+    threads = f"{run.config['train'].get('threads') or 'default'} thread(s)"
+    if all(r["cpu_s"] is not None for r in rows):
+        axes[1].plot([r["cpu_s"] / 3600 for r in rows], [r[args.metric] for r in rows], marker="o")
+        axes[1].set_xlabel(f"CPU hours of training ({threads})")
+    elif all(r["wall_s"] is not None for r in rows):
         axes[1].plot([r["wall_s"] / 3600 for r in rows], [r[args.metric] for r in rows], marker="o")
-    axes[1].set_xlabel(f"hours of training ({run.config['train'].get('threads') or 'default'} thread(s))")
+        axes[1].set_xlabel(f"wall-clock hours of training ({threads})")
     for ax in axes:
         ax.set_ylabel(f"{args.split} {args.metric}")
         ax.grid(alpha=0.3)

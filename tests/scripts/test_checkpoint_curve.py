@@ -23,7 +23,7 @@ def test_test_split_curve_of_a_nice_run(tmp_path, capsys):
     # 32 training images after the 8-image holdout, batch 8: 4 updates an epoch; snapshots at 4 and 8 = last.pt
     assert report["updates_per_epoch"] == 4
     assert [r["step"] for r in report["rows"]] == [4, 8] and [r["epoch"] for r in report["rows"]] == [1.0, 2.0]
-    assert all(r["bits_per_dim"] > 0 and r["wall_s"] is not None for r in report["rows"])
+    assert all(r["bits_per_dim"] > 0 and r["wall_s"] is not None and r["cpu_s"] > 0 for r in report["rows"])
     assert out.with_suffix(".png").exists()
     assert_user_error(in_process(checkpoint_curve.main, [str(tmp_path / "nice"), "--metric", "fid"], capsys),
                       "--metric fid: the model reports")
