@@ -13,6 +13,7 @@ already holding a run, prints one line and exits with code 2; Ctrl-C saves last.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,20 @@ from engine import config as cfg  # noqa: E402
 from engine import distributed, run_folder  # noqa: E402
 from engine.build import build_trainer, load_plugins, resume  # noqa: E402
 from engine.cli import OneLineParser, user_errors_exit_2  # noqa: E402
+
+
+_active = None  # the trainer of the running command, for the script's SIGINT handler below
+
+
+def sigint_outside_the_loop(signum, frame) -> None:
+    """The script's SIGINT handler outside the Trainer's loop (the Trainer installs its own inside, and restores
+    this one after): Python's KeyboardInterrupt, except once a stop was requested. The run has then saved and is
+    on its way out with code 130, so a further Ctrl-C (a double press landing after the save, or during the
+    interpreter's teardown) is ignored instead of killing the process by signal. Installed only when train.py
+    runs as a script, so an in-process caller keeps its own handler."""
+    if _active is not None and _active.stop_requested:
+        return
+    raise KeyboardInterrupt
 
 
 @user_errors_exit_2
@@ -72,7 +87,8 @@ def _main(argv: list[str] | None) -> int:
 
 
 def trainer_for(config: dict, run_dir: Path, resume_from: str | None):
-    trainer = build_trainer(config, run_dir)
+    global _active
+    trainer = _active = build_trainer(config, run_dir)
     if resume_from:
         path = resume(trainer, resume_from)
         if trainer.dist.is_main and path is not None:
@@ -98,4 +114,8 @@ def run(trainer, config: dict, run_dir: Path, config_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    signal.signal(signal.SIGINT, sigint_outside_the_loop)
+    exit_code = main()
+    if exit_code == 130:  # leaving after a Ctrl-C: ignored by the OS from here on, so that the interpreter's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # teardown (which resets Python handlers) is not cut short
+    sys.exit(exit_code)

@@ -76,6 +76,30 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_again_and_again_exits_130_not_by_signal(tmp_path):
+    """A first Ctrl-C, then more every 5 ms until the process is gone: each later one either aborts at once
+    (before the stop's save) or is ignored (once the run has saved and is exiting, teardown included). Exit
+    code 130 every time, never death by SIGINT, and last.pt stays readable."""
+    last = tmp_path / "quickstart" / "last.pt"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--config", "configs/quickstart.yaml",
+                             *SMALL, "train.epochs=1000", f"train.out_dir={tmp_path}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    while proc.poll() is None:  # (before the fix: killed by SIGINT in the teardown, exit -2, most times)
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            break
+        time.sleep(0.005)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err
+    checkpoint.load(last)
+
+
+@pytest.mark.slow
 def test_truncated_and_pickled_checkpoints_are_refused(tmp_path, capsys):
     assert train_small_here(tmp_path, capsys, "train.epochs=1").returncode == 0
     ckpt = tmp_path / "quickstart" / "last.pt"
