@@ -64,6 +64,12 @@ class Run:
         """The saved state of callback ``name`` (``checkpoint``, ``metrics``, ``ema``, ...)."""
         return checkpoint.callback_state(self.state, name)
 
+    def training_time(self) -> dict:
+        """``{"wall_s", "cpu_s"}``: the run's training time up to this checkpoint, summed over resumed segments
+        (the metrics callback's record; None where it was not recorded: ``cpu_s`` by checkpoints of older code)."""
+        timing = self.callback_state("metrics")
+        return {"wall_s": timing.get("wall_s"), "cpu_s": timing.get("cpu_s")}
+
     @cached_property
     def model(self) -> torch.nn.Module:
         """The trained model in eval mode (the EMA weights with ``use_ema``)."""

@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.metric not in metrics:
             raise ConfigError(f"--metric {args.metric}: the model reports {', '.join(sorted(metrics))}")
         rows.append({"checkpoint": path.name, "step": run.step, "epoch": run.step / updates_per_epoch,
-                     "wall_s": run.callback_state("metrics").get("wall_s"),
-                     "cpu_s": run.callback_state("metrics").get("cpu_s"), **metrics})
+                     **run.training_time(), **metrics})
         print(f"{path.name}: update {run.step}, {args.split} {args.metric} {metrics[args.metric]:.4f}", flush=True)
     out = Path(args.out) if args.out else args.run / f"curve_{args.split}_{args.metric}"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -217,9 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             latest = args.only_last or number == len(paths) - 1
             if args.every_iterations and iteration % args.every_iterations and not latest:
                 continue
-            timing = snapshot.callback_state("metrics")
-            row = {"checkpoint": path.name, "step": snapshot.step, "iteration": iteration,
-                   "wall_s": timing.get("wall_s"), "cpu_s": timing.get("cpu_s")}
+            row = {"checkpoint": path.name, "step": snapshot.step, "iteration": iteration, **snapshot.training_time()}
             row.update({f: v for f, v in earlier.get((run.name, snapshot.step), {}).items() if f not in row})
             todo = [m for m in wanted if METRIC_FIELDS[m][0] not in row]
             if todo:

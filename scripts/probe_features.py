@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
               "step": run.step, "random_init": args.random_init, "pixels": args.pixels,
               "knn_temperature": args.temperature,
               "epoch": None if floor else run.progress.get("epoch"),
-              "train_wall_s": None if floor else run.callback_state("metrics").get("wall_s"),
-              "train_cpu_s": None if floor else run.callback_state("metrics").get("cpu_s"),
+              **{f"train_{k}": v for k, v in ({"wall_s": None, "cpu_s": None} if floor
+                                                else run.training_time()).items()},
               "train_images": len(train_y),
               "test_images": len(test_y), "features": {}}
     print(f"{'feature':8} {'dim':>5} {'mean':>7} {'std':>6} " + " ".join(f"{'knn' + str(k):>7}" for k in args.k)
