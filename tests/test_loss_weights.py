@@ -23,6 +23,7 @@ from engine.build import build_trainer, resume
 from engine.config import load_config, validate
 from engine.loss_weights import upgrade_checkpoint
 from errors import CheckpointError, ConfigError
+from tests.fixtures import bitwise_reason, structure
 from tests.fixtures.make_loss_totals import loss_totals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,14 +212,18 @@ def _run(config: Path, tmp_path: Path, name: str, resume_from: Path | None = Non
 @pytest.mark.slow
 def test_checkpoint_of_e591783_resumes_bit_identical(name, tmp_path):
     """A last.pt of e591783, whose model weighted its terms itself, resumed by today's code from its config
-    (older spellings and all) ends where an uninterrupted run of today's code on that config ends."""
+    (older spellings and all) ends where an uninterrupted run of today's code on that config ends (bit for bit on
+    a CPU like the fixture's: tests/fixtures)."""
     config = OLD / f"{name}.yaml"
     full = _run(config, tmp_path, "full")
     resumed = _run(config, tmp_path, "old", resume_from=OLD / f"{name}_last.pt")
     assert resumed["progress"] == full["progress"]
     assert resumed["loss_weights"] == full["loss_weights"]
-    assert _flat(resumed["model"]) == _flat(full["model"])
-    assert _flat(resumed["optimizers"]) == _flat(full["optimizers"])
+    parts = [(resumed["model"], full["model"]), (resumed["optimizers"], full["optimizers"])]
+    assert all(structure(_flat(x)) == structure(_flat(y)) for x, y in parts)
+    if reason := bitwise_reason():
+        pytest.skip(reason)
+    assert all(_flat(x) == _flat(y) for x, y in parts)
 
 
 def test_a_newer_model_argument_at_its_default_does_not_refuse_an_older_checkpoint():

@@ -27,6 +27,7 @@ from engine import checkpoint, run_folder
 from engine.build import build_trainer
 from engine.config import load_config
 from errors import CheckpointError, TrainingError
+from tests.fixtures import bitwise_reason, structure
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ckpt_cf763f0"
@@ -343,7 +344,7 @@ def test_second_ctrl_c_inside_the_save_lets_it_finish(harness, tmp_path):
 @pytest.mark.slow
 def test_checkpoint_of_older_code_resumes_bit_identical(harness, tmp_path, name):
     """A last.pt written by commit cf763f0 (tests/fixtures/ckpt_cf763f0) resumes under today's code and ends
-    where an uninterrupted run of today's code ends."""
+    where an uninterrupted run of today's code ends (bit for bit on a CPU like the fixture's: tests/fixtures)."""
     config = FIXTURES / f"{name}.yaml"
     out = f"train.out_dir={tmp_path}"
     assert harness.run(train_argv(config, "full", out), tmp_path / "full.log")["code"] == 0
@@ -353,10 +354,14 @@ def test_checkpoint_of_older_code_resumes_bit_identical(harness, tmp_path, name)
     assert result["code"] == 0, (tmp_path / "old.log").read_text()
     a, b = checkpoint.load(tmp_path / "old" / "last.pt"), checkpoint.load(tmp_path / "full" / "last.pt")
     assert a["progress"] == b["progress"]
-    assert _flat(a["model"]) == _flat(b["model"]) and _flat(a["optimizers"]) == _flat(b["optimizers"])
+    parts = [(a["model"], b["model"]), (a["optimizers"], b["optimizers"])]
     if name == "nice":
-        ema_a, ema_b = checkpoint.callback_state(a, "ema"), checkpoint.callback_state(b, "ema")
-        assert ema_a and _flat(ema_a) == _flat(ema_b)
+        parts.append((checkpoint.callback_state(a, "ema"), checkpoint.callback_state(b, "ema")))
+        assert parts[-1][0]
+    assert all(structure(_flat(x)) == structure(_flat(y)) for x, y in parts)
+    if reason := bitwise_reason():
+        pytest.skip(reason)
+    assert all(_flat(x) == _flat(y) for x, y in parts)
 
 
 # ------------------------------------------------------------------------------------ in-process checks
@@ -449,7 +454,9 @@ def test_cpu_time_adds_up_over_segments_and_is_unknown_after_older_code(tmp_path
     results = json.loads((run_dir / "results.json").read_text())
     assert results["cpu_s"] >= round(first["cpu_s"], 1) and results["wall_s"] > 0
     with open(run_dir / "summary.csv", newline="") as f:
-        assert all(float(row["cpu_s"]) > 0 for row in csv.DictReader(f))
+        # rounded to 0.1 s: a tiny run's first epoch on a fast CPU can read 0.0
+        cpu = [float(row["cpu_s"]) for row in csv.DictReader(f)]
+        assert len(cpu) == 2 and 0 <= cpu[0] <= cpu[1]
 
     old_dir = tmp_path / "runs" / "old"
     old_dir.mkdir()
