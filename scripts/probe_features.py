@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in bank]
     if unknown:
         raise ConfigError(f"--features {', '.join(unknown)}: the model gives {', '.join(bank)}")
+    timing = {} if floor else run.training_time()
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(path),
               "step": run.step, "random_init": args.random_init, "pixels": args.pixels,
               "knn_temperature": args.temperature,
               "epoch": None if floor else run.progress.get("epoch"),
-              **{f"train_{k}": v for k, v in ({"wall_s": None, "cpu_s": None} if floor
-                                                else run.training_time()).items()},
+              "train_wall_s": timing.get("wall_s"), "train_cpu_s": timing.get("cpu_s"),
               "train_images": len(train_y),
               "test_images": len(test_y), "features": {}}
     print(f"{'feature':8} {'dim':>5} {'mean':>7} {'std':>6} " + " ".join(f"{'knn' + str(k):>7}" for k in args.k)

@@ -23,7 +23,7 @@ from engine.build import build_trainer, resume
 from engine.config import load_config, validate
 from engine.loss_weights import upgrade_checkpoint
 from errors import CheckpointError, ConfigError
-from tests.fixtures import bitwise_reason, structure
+from tests.fixtures import assert_same_state
 from tests.fixtures.make_loss_totals import loss_totals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,17 +188,6 @@ def test_checkpoint_of_cf763f0_reads_without_its_older_argument():
     assert "gp_weight" not in state["config"]["model"] and state["loss_weights"] == {}  # an SN critic: no gp
 
 
-def _flat(value, prefix: str = "") -> dict:
-    """Nested state as {path: bytes or value}, comparable with == (tensors by their bytes)."""
-    if isinstance(value, dict):
-        return {k: v for key in value for k, v in _flat(value[key], f"{prefix}/{key}").items()}
-    if isinstance(value, (list, tuple)):
-        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{prefix}/{i}").items()}
-    if isinstance(value, torch.Tensor):
-        return {prefix: (str(value.dtype), tuple(value.shape), value.cpu().numpy().tobytes())}
-    return {prefix: value}
-
-
 def _run(config: Path, tmp_path: Path, name: str, resume_from: Path | None = None) -> dict:
     cfg = load_config(config, [f"train.out_dir={tmp_path}", f"train.run_name={name}"])
     trainer = build_trainer(cfg, tmp_path / name)
@@ -220,10 +209,7 @@ def test_checkpoint_of_e591783_resumes_bit_identical(name, tmp_path):
     assert resumed["progress"] == full["progress"]
     assert resumed["loss_weights"] == full["loss_weights"]
     parts = [(resumed["model"], full["model"]), (resumed["optimizers"], full["optimizers"])]
-    assert all(structure(_flat(x)) == structure(_flat(y)) for x, y in parts)
-    if reason := bitwise_reason():
-        pytest.skip(reason)
-    assert all(_flat(x) == _flat(y) for x, y in parts)
+    assert_same_state(parts)
 
 
 def test_a_newer_model_argument_at_its_default_does_not_refuse_an_older_checkpoint():

@@ -27,7 +27,7 @@ from engine import checkpoint, run_folder
 from engine.build import build_trainer
 from engine.config import load_config
 from errors import CheckpointError, TrainingError
-from tests.fixtures import bitwise_reason, structure
+from tests.fixtures import assert_same_state, flat_state as _flat
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ckpt_cf763f0"
@@ -113,24 +113,6 @@ def assert_same_end(run_dir: Path, reference: Path) -> None:
     assert records(run_dir) == records(reference)  # no record lost, none twice
     assert summary_rows(run_dir) == summary_rows(reference)
     assert json.loads((run_dir / "results.json").read_text())["finished"] is True
-
-
-def _flat(value, prefix="") -> dict:
-    """Nested state as {path: bytes or value}, comparable with == (tensors by their bytes)."""
-    if isinstance(value, dict):
-        out = {}
-        for k in value:
-            out.update(_flat(value[k], f"{prefix}/{k}"))
-        return out
-    if isinstance(value, (list, tuple)):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flat(v, f"{prefix}/{i}"))
-        return out
-    if isinstance(value, torch.Tensor):
-        return {prefix: (str(value.dtype), tuple(value.shape), value.contiguous().view(-1).view(torch.uint8).tolist()
-                         if value.numel() and value.dim() else value.tolist())}
-    return {prefix: value}
 
 
 def temporaries(run_dir: Path) -> list[str]:
@@ -358,10 +340,7 @@ def test_checkpoint_of_older_code_resumes_bit_identical(harness, tmp_path, name)
     if name == "nice":
         parts.append((checkpoint.callback_state(a, "ema"), checkpoint.callback_state(b, "ema")))
         assert parts[-1][0]
-    assert all(structure(_flat(x)) == structure(_flat(y)) for x, y in parts)
-    if reason := bitwise_reason():
-        pytest.skip(reason)
-    assert all(_flat(x) == _flat(y) for x, y in parts)
+    assert_same_state(parts)
 
 
 # ------------------------------------------------------------------------------------ in-process checks
