@@ -1,9 +1,10 @@
 #!/bin/bash
-# Issue 19's scoring, after scripts/campaign/xwlb_pair.sh: waits until both xwlb runs have written results.json,
-# then, as two single-thread lanes side by side:
+# Issue 19's scoring, after scripts/campaign/xwlb_pair.sh, as two single-thread lanes side by side, each step
+# waiting for the run it needs to write results.json:
 #   lane 1: the LCSTS fine-tune from the copy model's best.pt (configs/seq2seq_lcsts_from_xwlb.yaml), then its
 #           titles on LCSTS test and validation;
-#   lane 2: both xwlb models on the xwlb test split, the copy model on LCSTS test and validation (transfer), and
+#   lane 2: both xwlb models on the xwlb test split (the no-copy twin first: it is ahead), the copy model on
+#           LCSTS test and validation (transfer), and
 #           bench/beam_search.py on the copy model's best.pt.
 # Every title_eval: beams 1, 3 and 5, ten seeded examples (seed 0). A step whose output exists is skipped, so the
 # script can be started again after an interruption (the fine-tune continues with --resume auto).
@@ -19,8 +20,11 @@ LOG=$RUNS/xwlb_eval.log
 cd "$SRC" || exit 2
 say() { echo "$(date '+%F %T') $*" >> "$LOG"; }
 
-until [ -f "$RUNS/seq2seq_xwlb/results.json" ] && [ -f "$RUNS/seq2seq_xwlb_nocopy/results.json" ]; do sleep 60; done
-say "both xwlb runs finished"
+# finished RUN: wait until RUN has written results.json (the end of its training)
+finished() {
+  until [ -f "$RUNS/$1/results.json" ]; do sleep 30; done
+  say "$1 finished"
+}
 
 # score RUN SPLIT NAME [DATA_FILE]: title_eval of RUN/best.pt on its own data file (or DATA_FILE), unless the
 # json it writes, RUN/title_eval_NAME_SPLIT.json (NAME: the data file's name up to its first dot), exists
@@ -36,6 +40,7 @@ score() {
 }
 
 lane1() {
+  finished seq2seq_xwlb
   if [ ! -f "$RUNS/seq2seq_lcsts_from_xwlb/results.json" ]; then
     say "start fine-tune"
     "$PY" train.py --config configs/seq2seq_lcsts_from_xwlb.yaml train.init_from="$RUNS/seq2seq_xwlb/best.pt" \
@@ -48,8 +53,10 @@ lane1() {
 }
 
 lane2() {
-  score seq2seq_xwlb test xwlb_cctv
+  finished seq2seq_xwlb_nocopy
   score seq2seq_xwlb_nocopy test xwlb_cctv
+  finished seq2seq_xwlb
+  score seq2seq_xwlb test xwlb_cctv
   score seq2seq_xwlb test lcsts "$LCSTS"
   score seq2seq_xwlb val lcsts "$LCSTS"
   if [ ! -s "$RUNS/bench_beam_xwlb.json" ]; then
