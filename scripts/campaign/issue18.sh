@@ -1,0 +1,48 @@
+#!/bin/bash
+# Issue 18's runs (post 8: SN against GP on CIFAR-10 at the configs' budgets, scored by FID) as two single-thread
+# lanes, every run continued with --resume auto, a finished one skipped: start it again after any interruption.
+# Each run is scored after it ends: FID-2k (2,000 generated images against the 10,000 test images) every 1,000
+# generator iterations, then FID-10k of its last checkpoint; gan_fd.py keeps the scores it already holds, so a
+# second start only scores what is new. Reference features are cached in $RUNS/fid-cache (kept with the runs).
+# bf16 autocast, subnormals flushed. Variables (RUNS, SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh.
+# Log: $RUNS/issue18.log; each run's output: $RUNS/<run>.out; scores: $RUNS/gan_fid2k_<run>.json/.png and
+# $RUNS/gan_fid10k_<run>.json.
+#   nohup scripts/campaign/issue18.sh > /dev/null 2>&1 &
+# Not in it: the equal-core-hours comparison reads SN n_critic 1 against GP's first 2,000 iterations on the cpu_s
+# axis of the curves (both runs are longer than that budget).
+set -u
+source "$(dirname "$0")/lib.sh"
+LOG=$RUNS/issue18.log
+GAN=(train.amp=auto train.flush_denormal=true)
+
+# gan NAME CONFIG [OVERRIDES...]: train, then the FID-2k curve and the final FID-10k
+gan() {
+  local name=$1
+  train_run "$@" "${GAN[@]}" || return
+  say "fid $name"
+  "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 2000 --fid-ref-n 10000 --every-iterations 1000 \
+    --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
+  "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 10000 --only-last \
+    --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid10k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
+}
+
+lane1() {
+  gan gan_cifar10_sn gan_cifar10_sn train.seed=0
+  gan gan_cifar10_sn_ncritic1 gan_cifar10_sn_ncritic1 train.seed=0
+  gan gan_cifar10_sn_projection gan_cifar10_sn_projection train.max_steps=18000 train.seed=0   # 3,000 iterations
+  gan gan_cifar10_sn_seed1 gan_cifar10_sn train.max_steps=6000 train.seed=1                    # 1,000 iterations
+}
+
+lane2() {
+  gan gan_cifar10_gp gan_cifar10_gp train.seed=0
+  gan gan_cifar10_gp_layernorm gan_cifar10_gp_layernorm train.max_steps=12000 train.seed=0    # 2,000 iterations
+  gan gan_cifar10_gp_seed1 gan_cifar10_gp train.max_steps=6000 train.seed=1                    # 1,000 iterations
+  # the real-data calibration: FID(CIFAR-10 train 50k, test 10k) of the JPEG copy
+  [ -f "$RUNS/fid_cifar10_train_test.json" ] || "$PY" scripts/fid_data.py --dataset cifar10 --a train --b test \
+    --cache "$RUNS/fid-cache" --out "$RUNS/fid_cifar10_train_test.json" --threads 1 >> "$RUNS/fid_data.out" 2>&1
+}
+
+lane1 &
+lane2 &
+wait
+say "issue 18 campaign: all done"

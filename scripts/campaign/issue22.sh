@@ -1,0 +1,61 @@
+#!/bin/bash
+# Issue 22's runs (posts 2, 3 and 6 at their full budgets) as two single-thread lanes, every run seed-named and
+# continued with --resume auto, a finished one skipped: start it again after any interruption. Variables (RUNS,
+# SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh. Log: $RUNS/issue22.log; each run's output: $RUNS/<run>.out.
+#   nohup scripts/campaign/issue22.sh > /dev/null 2>&1 &
+# Afterwards: scripts/cluster_table.py --runs-dir $RUNS, scripts/probe_curve.py $RUNS/infomax_cifar10 (and the
+# views2 run), scripts/nice_figures.py on the NICE runs; docs/RESULTS.md says how far each got.
+set -u
+source "$(dirname "$0")/lib.sh"
+LOG=$RUNS/issue22.log
+
+# probe RUN: scripts/probe_features.py (both k-NN protocols and the linear probe) on every weight snapshot of a
+# finished InfoMax run and on its last.pt, skipping those already probed
+probe() {
+  local run=$RUNS/$1 ckpt out
+  [ -f "$run/results.json" ] || return 0
+  for ckpt in "$run"/snapshots/step*.pt "$run/last.pt"; do
+    [ -f "$ckpt" ] || continue
+    out=$(dirname "$ckpt")/probe_$(basename "$ckpt" .pt).json
+    [ -f "$out" ] && continue
+    say "probe $ckpt"
+    "$PY" scripts/probe_features.py "$ckpt" --k 20 200 --temperature 0.1 --threads 1 >> "$run.probe.out" 2>&1
+  done
+}
+
+# kmeans RUN: the autoencoder + k-means floor (scripts/kmeans_baseline.py) on a finished autoencoder run
+kmeans() {
+  local run=$RUNS/$1
+  [ -f "$run/results.json" ] && [ ! -f "$run/kmeans_baseline.json" ] || return 0
+  say "kmeans $1"
+  "$PY" scripts/kmeans_baseline.py "$run" >> "$run.out" 2>&1
+}
+
+# autoencoder DATASET SEED: the clustering VAE's config with the clustering terms off, then k-means on its codes
+autoencoder() {
+  train_run cluster_ae_$1_seed$2 cluster_vae_$1 loss_weights.cluster=0 loss_weights.category=0 train.seed=$2 &&
+    kmeans cluster_ae_$1_seed$2
+}
+
+lane1() {  # post 2, then post 6's blog model (50 epochs, weights every 10), then the Fashion-MNIST floor
+  train_run nice_mnist_blog nice_mnist_blog train.seed=0
+  train_run nice_mnist_blog_nonoise nice_mnist_blog model.train_noise=none train.seed=0
+  train_run infomax_cifar10 infomax_cifar10 train.amp=auto train.channels_last=true \
+    callbacks.checkpoint.snapshot_every=7820 train.seed=0 && probe infomax_cifar10
+  for s in 0 1 2; do autoencoder fashion $s; done
+}
+
+lane2() {  # post 3's seeds at 50 epochs (seeds 1 and 2 of MNIST again last: their folders were lost), its MNIST
+  # floor, then post 6's two-view variant to 30 epochs
+  for s in 0 3 4; do train_run cluster_vae_mnist_seed$s cluster_vae_mnist train.seed=$s; done
+  for s in 0 1 2; do train_run cluster_vae_fashion_seed$s cluster_vae_fashion train.seed=$s; done
+  for s in 0 1 2 3 4; do autoencoder mnist $s; done
+  for s in 1 2; do train_run cluster_vae_mnist_seed$s cluster_vae_mnist train.seed=$s; done
+  train_run infomax_cifar10_views2 infomax_cifar10_views2 train.epochs=30 train.amp=auto train.channels_last=true \
+    callbacks.checkpoint.snapshot_every=7820 train.seed=0 && probe infomax_cifar10_views2
+}
+
+lane1 &
+lane2 &
+wait
+say "issue 22 campaign: all done"

@@ -1,0 +1,29 @@
+# Shared by the campaign scripts (source it): where runs, code, python and data are, a log line, and one training
+# run continued until it is finished. Every variable can be set before sourcing:
+#   RUNS        run folders (default ~/kexue-runs: outside the repository, kept between sessions)
+#   SRC         the code (default: this checkout; a frozen clone keeps code changes away from runs in flight)
+#   PY          python (default $SRC/.venv/bin/python)
+#   KEXUE_DATA  datasets (default ../shared/data beside $SRC)
+SRC=${SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+RUNS=${RUNS:-$HOME/kexue-runs}
+PY=${PY:-$SRC/.venv/bin/python}
+export KEXUE_DATA=${KEXUE_DATA:-$(cd "$SRC/.." && pwd)/shared/data}
+mkdir -p "$RUNS"
+cd "$SRC" || exit 2
+
+# say WORDS: a dated line in $LOG (default $RUNS/campaign.log)
+say() { echo "$(date '+%F %T') $*" >> "${LOG:-$RUNS/campaign.log}"; }
+
+# train_run NAME CONFIG [OVERRIDES...]: python train.py on configs/CONFIG.yaml into $RUNS/NAME, one thread, a
+# last.pt every 250 updates, --resume auto; nothing when $RUNS/NAME/results.json says it finished. Output is
+# appended to $RUNS/NAME.out. Returns train.py's exit status (0 when skipped).
+train_run() {
+  local name=$1 config=$2; shift 2
+  if [ -f "$RUNS/$name/results.json" ]; then say "skip $name (finished)"; return 0; fi
+  say "start $name"
+  "$PY" train.py --config "configs/$config.yaml" train.out_dir="$RUNS" train.run_name="$name" train.threads=1 \
+    train.checkpoint_every=250 "$@" --resume auto >> "$RUNS/$name.out" 2>&1
+  local rc=$?
+  say "end $name (rc $rc)"
+  return $rc
+}
