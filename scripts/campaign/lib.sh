@@ -8,6 +8,9 @@ SRC=${SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RUNS=${RUNS:-$HOME/kexue-runs}
 PY=${PY:-$SRC/.venv/bin/python}
 export KEXUE_DATA=${KEXUE_DATA:-$(cd "$SRC/.." && pwd)/shared/data}
+# scripts/*.py find the packages through PYTHONPATH: without it a venv's editable install would give them the
+# packages of the checkout it was installed from, not those of $SRC (train.py, at the top, finds $SRC's either way)
+export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$RUNS"
 cd "$SRC" || exit 2
 
