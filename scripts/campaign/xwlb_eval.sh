@@ -8,17 +8,12 @@
 #           bench/beam_search.py on the copy model's best.pt.
 # Every title_eval: beams 1, 3 and 5, ten seeded examples (seed 0). A step whose output exists is skipped, so the
 # script can be started again after an interruption (the fine-tune continues with --resume auto).
-# Same variables as xwlb_pair.sh (RUNS, SRC, PY, KEXUE_DATA); logs: $RUNS/xwlb_eval.log.
+# Variables (RUNS, SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh; log: $RUNS/xwlb_eval.log.
 #   nohup scripts/campaign/xwlb_eval.sh > /dev/null 2>&1 &
 set -u
-SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-RUNS=${RUNS:-$HOME/kexue-runs}
-PY=${PY:-$SRC/.venv/bin/python}
-export KEXUE_DATA=${KEXUE_DATA:-$(cd "$SRC/.." && pwd)/shared/data}
+source "$(dirname "$0")/lib.sh"
 LCSTS=$KEXUE_DATA/zh_titles/lcsts.jsonl
 LOG=$RUNS/xwlb_eval.log
-cd "$SRC" || exit 2
-say() { echo "$(date '+%F %T') $*" >> "$LOG"; }
 
 # finished RUN: wait until RUN has written results.json (the end of its training)
 finished() {
@@ -41,13 +36,7 @@ score() {
 
 lane1() {
   finished seq2seq_xwlb
-  if [ ! -f "$RUNS/seq2seq_lcsts_from_xwlb/results.json" ]; then
-    say "start fine-tune"
-    "$PY" train.py --config configs/seq2seq_lcsts_from_xwlb.yaml train.init_from="$RUNS/seq2seq_xwlb/best.pt" \
-      train.out_dir="$RUNS" train.run_name=seq2seq_lcsts_from_xwlb train.threads=1 train.seed=0 --resume auto \
-      >> "$RUNS/seq2seq_lcsts_from_xwlb.out" 2>&1
-    say "end fine-tune (rc $?)"
-  fi
+  train_run seq2seq_lcsts_from_xwlb seq2seq_lcsts_from_xwlb train.init_from="$RUNS/seq2seq_xwlb/best.pt" train.seed=0
   score seq2seq_lcsts_from_xwlb test lcsts
   score seq2seq_lcsts_from_xwlb val lcsts
 }
