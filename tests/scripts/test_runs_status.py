@@ -1,0 +1,45 @@
+"""scripts/runs_status.py: the state of real run folders (finished, stopped, training), read from files only."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+
+from scripts import runs_status
+from tests.engine.test_cli import assert_user_error, in_process, train_small_here
+
+
+def test_finished_stopped_and_live_runs(tmp_path, capsys):
+    """One real 3-epoch run of 4 updates an epoch, then two copies: one without results.json and with the lock of
+    a process that has ended (stopped), one whose lock names this live process (training)."""
+    out = tmp_path / "runs"
+    assert train_small_here(out, capsys, "train.epochs=3", "train.run_name=done").returncode == 0
+    done = status = runs_status.status(out / "done")
+    assert status["state"] == "finished" and (status["epoch"], status["epochs"]) == (3, 3)
+    assert (status["step"], status["budget"]) == (12, 12)
+    assert status["wall_s"] == json.loads((out / "done" / "results.json").read_text())["wall_s"] > 0
+    assert status["eta_s"] is None and status["last_save"]
+
+    host = socket.gethostname()
+    for name, pid in (("stopped", 2 ** 22 + 7), ("live", os.getpid())):  # 2**22 + 7: above Linux's pid_max
+        shutil.copytree(out / "done", out / name)
+        (out / name / "results.json").unlink()
+        (out / name / ".lock").write_text(f"pid {pid} on {host} since 2026-12-02 16:06:34\n")
+    stopped, live = runs_status.status(out / "stopped"), runs_status.status(out / "live")
+    assert stopped["state"] == "stopped" and stopped["eta_s"] is None
+    assert stopped["wall_s"] == float(
+        (out / "done" / "summary.csv").read_text().splitlines()[-1].split(",")[-2]) > 0
+    assert live["state"] == f"training (pid {os.getpid()})" and live["eta_s"] == 0  # at its budget already
+
+    result = in_process(runs_status.main, [str(out)], capsys)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in result.stdout.splitlines()[2:]}
+    assert sorted(rows) == ["done", "live", "stopped"]
+    assert rows["done"][1:4] == ["finished", "3 / 3", "12 / 12"] and rows["live"][-1] == "0.0 h |"
+    lines = in_process(runs_status.main, [str(out), "--json"], capsys).stdout.splitlines()
+    assert [json.loads(line)["run"] for line in lines] == ["done", "live", "stopped"] and json.loads(lines[0]) == done
+
+
+def test_a_missing_folder_is_one_line(tmp_path, capsys):
+    assert_user_error(in_process(runs_status.main, [str(tmp_path / "nowhere")], capsys), "no such folder")
