@@ -63,11 +63,14 @@ def owner(run: Path) -> str | None:
 
 
 def epochs_table(run: Path) -> list[dict]:
+    """The complete rows of summary.csv whose epoch and step are numbers (a row cut by a kill is skipped)."""
     try:
         with (run / "summary.csv").open(newline="") as f:
-            return [row for row in csv.DictReader(f) if row.get("step")]
-    except OSError:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
         return []
+    return [row for row in rows if None not in row.values() and None not in row
+            and number(row.get("epoch")) is not None and number(row.get("step")) is not None]
 
 
 def number(value) -> float | None:
@@ -81,21 +84,24 @@ def status(run: Path) -> dict:
     """The state of one run folder (see the module docstring)."""
     try:
         train = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train", {})
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
         train = {}
+    train = train if isinstance(train, dict) else {}
     rows = epochs_table(run)
-    epochs, max_steps = train.get("epochs"), train.get("max_steps")
-    per_epoch = int(rows[0]["step"]) if rows and int(float(rows[0]["epoch"])) == 1 else None
+    epochs, max_steps = (v if isinstance(v, int) else None for v in (train.get("epochs"), train.get("max_steps")))
+    per_epoch = int(float(rows[0]["step"])) if rows and int(float(rows[0]["epoch"])) == 1 else None
     budget = max_steps or (epochs * per_epoch if epochs and per_epoch else None)
     step = last_json_line(run / "metrics.jsonl").get("step")
+    step = int(step) if isinstance(step, (int, float)) else None
     if step is None and rows:
-        step = int(rows[-1]["step"])
+        step = int(float(rows[-1]["step"]))
     results = None
     if (run / "results.json").is_file():
         try:
             results = json.loads((run / "results.json").read_text())
-        except ValueError:
+        except (OSError, ValueError):
             results = None
+    results = results if isinstance(results, dict) else None
     live = owner(run)
     saves = [p for p in (run / "last.pt", run / "best.pt") if p.is_file()]
     state = ("finished" if results and results.get("finished", True) and not live else
@@ -107,7 +113,7 @@ def status(run: Path) -> dict:
     eta = None
     if live and budget and step is not None and len(rows) >= 2:
         first, last = rows[max(0, len(rows) - 4)], rows[-1]
-        updates = int(last["step"]) - int(first["step"])
+        updates = int(float(last["step"])) - int(float(first["step"]))
         seconds = (number(last.get("wall_s")) or 0) - (number(first.get("wall_s")) or 0)
         if updates > 0 and seconds > 0:
             eta = max(0, budget - int(step)) * seconds / updates

@@ -43,3 +43,20 @@ def test_finished_stopped_and_live_runs(tmp_path, capsys):
 
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert_user_error(in_process(runs_status.main, [str(tmp_path / "nowhere")], capsys), "no such folder")
+
+
+def test_damaged_files_are_read_around_not_a_traceback(tmp_path, capsys):
+    """A kill can cut summary.csv or metrics.jsonl mid-line, and a hand-edited config can be anything: the folder
+    is still listed, with what can be read."""
+    run = tmp_path / "cut"
+    run.mkdir()
+    (run / "config.yaml").write_text("train: [not, a, mapping]\n")
+    (run / "summary.csv").write_text("epoch,step,wall_s,cpu_s\n1,4,2.0,1.0\n2,8,4.0,2.0\n3,1")
+    (run / "metrics.jsonl").write_text('{"step": 8}\n{"step": 9, "train/lo')
+    (run / "results.json").write_text("[1, 2]")
+    (run / "last.pt").write_bytes(b"")
+    status = runs_status.status(run)
+    assert (status["state"], status["epoch"], status["step"], status["budget"]) == ("stopped", 2, 8, None)
+    assert status["wall_s"] == 4.0
+    result = in_process(runs_status.main, [str(tmp_path)], capsys)
+    assert result.returncode == 0 and "| cut | stopped | 2 | 8 |" in result.stdout, result.stdout
