@@ -51,8 +51,9 @@ def collect(runs_dir: Path, prefix: str, result_file: str, key_prefix: str) -> t
     return dict(sorted(found.items())), missing
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample std; the std of one seed is undefined (None, printed as no spread at all, not ± 0)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 @user_errors_exit_2
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             if found:
                 row.update({m: dict(zip(("mean", "std"), mean_std([v[m] for v in found.values()])))
                             for m in METRICS})
-                cells = [f"{row[m]['mean']:.4f} ± {row[m]['std']:.4f}" for m in METRICS]
+                cells = [f"{row[m]['mean']:.4f}" + (f" ± {row[m]['std']:.4f}" if row[m]["std"] is not None else " (one seed)")
+                         for m in METRICS]
                 lines.append(f"| {dataset} | {method} | {', '.join(map(str, found))} | " + " | ".join(cells) + " |")
             report["rows"].append(row)
             if missing:
