@@ -17,7 +17,6 @@ epochs.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime
 import json
@@ -63,14 +62,21 @@ def owner(run: Path) -> str | None:
 
 
 def epochs_table(run: Path) -> list[dict]:
-    """The complete rows of summary.csv whose epoch and step are numbers (a row cut by a kill is skipped)."""
+    """summary.csv's complete rows as {"epoch": int, "step": int, "wall_s", "cpu_s": float | None}; a row cut by a
+    kill, or one whose epoch or step is not a number, is skipped."""
     try:
         with (run / "summary.csv").open(newline="") as f:
             rows = list(csv.DictReader(f))
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
-    return [row for row in rows if None not in row.values() and None not in row
-            and number(row.get("epoch")) is not None and number(row.get("step")) is not None]
+    table = []
+    for row in rows:
+        epoch, step = number(row.get("epoch")), number(row.get("step"))
+        if None in row.values() or None in row or epoch is None or step is None:
+            continue
+        table.append({"epoch": int(epoch), "step": int(step),
+                      "wall_s": number(row.get("wall_s")), "cpu_s": number(row.get("cpu_s"))})
+    return table
 
 
 def number(value) -> float | None:
@@ -89,12 +95,12 @@ def status(run: Path) -> dict:
     train = train if isinstance(train, dict) else {}
     rows = epochs_table(run)
     epochs, max_steps = (v if isinstance(v, int) else None for v in (train.get("epochs"), train.get("max_steps")))
-    per_epoch = int(float(rows[0]["step"])) if rows and int(float(rows[0]["epoch"])) == 1 else None
+    per_epoch = rows[0]["step"] if rows and rows[0]["epoch"] == 1 else None
     budget = max_steps or (epochs * per_epoch if epochs and per_epoch else None)
     step = last_json_line(run / "metrics.jsonl").get("step")
     step = int(step) if isinstance(step, (int, float)) else None
     if step is None and rows:
-        step = int(float(rows[-1]["step"]))
+        step = rows[-1]["step"]
     results = None
     if (run / "results.json").is_file():
         try:
@@ -109,16 +115,16 @@ def status(run: Path) -> dict:
     wall = number(results.get("wall_s")) if results else None
     cpu = number(results.get("cpu_s")) if results else None
     if wall is None and rows:
-        wall, cpu = number(rows[-1].get("wall_s")), number(rows[-1].get("cpu_s"))
+        wall, cpu = rows[-1]["wall_s"], rows[-1]["cpu_s"]
     eta = None
     if live and budget and step is not None and len(rows) >= 2:
         first, last = rows[max(0, len(rows) - 4)], rows[-1]
-        updates = int(float(last["step"])) - int(float(first["step"]))
-        seconds = (number(last.get("wall_s")) or 0) - (number(first.get("wall_s")) or 0)
+        updates = last["step"] - first["step"]
+        seconds = (last["wall_s"] or 0) - (first["wall_s"] or 0)
         if updates > 0 and seconds > 0:
-            eta = max(0, budget - int(step)) * seconds / updates
+            eta = max(0, budget - step) * seconds / updates
     saved = max((p.stat().st_mtime for p in saves), default=None)
-    return {"run": run.name, "state": state, "epoch": int(float(rows[-1]["epoch"])) if rows else 0,
+    return {"run": run.name, "state": state, "epoch": rows[-1]["epoch"] if rows else 0,
             "epochs": epochs, "step": step, "budget": budget, "wall_s": wall, "cpu_s": cpu,
             "last_save": (datetime.datetime.fromtimestamp(saved).strftime("%Y-%m-%d %H:%M") if saved else None),
             "eta_s": round(eta) if eta is not None else None}
