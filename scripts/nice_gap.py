@@ -34,18 +34,32 @@ NEEDS = "this script reads NICE runs with model.preprocess=blog"
 
 
 @torch.no_grad()
-def per_dim_loss(model, x: torch.Tensor, noisy: bool, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-    """Mean over images of ½z_i² − a_i, per dimension (D,). Noise from a CPU generator seeded with ``seed``."""
+def per_dim_loss(model, x: torch.Tensor, noisy: bool, seed: int = 0,
+                 batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blog's loss ½z_i² − a_i split two ways: its mean over images per dimension (D,), and its sum over
+    dimensions per image (N,). Noise from a CPU generator seeded with ``seed``."""
     g = torch.Generator().manual_seed(seed)
     total = torch.zeros(model.dim, dtype=torch.float64)
+    per_image = []
     amplitude = model.train_noise.high - model.train_noise.low if noisy else 0.0
     for i in range(0, len(x), batch_size):
         h = x[i:i + batch_size].reshape(-1, model.dim).float() / 255.0
         if noisy:
             h = h - amplitude * torch.rand(h.shape, generator=g)
         z, _ = model(h)
-        total += (0.5 * z.pow(2) - model.log_scale).double().sum(dim=0)
-    return total / len(x)
+        terms = (0.5 * z.pow(2) - model.log_scale).double()
+        total += terms.sum(dim=0)
+        per_image.append(terms.sum(dim=1))
+    return total / len(x), torch.cat(per_image)
+
+
+def image_spread(per_image: torch.Tensor) -> dict:
+    """Quantiles of the per-image loss, the worst image, and the mean with the worst 1% of images left out: tells
+    a mean blown up by a few images from one that moved for all of them."""
+    q = torch.quantile(per_image, torch.tensor([0.5, 0.9, 0.99], dtype=per_image.dtype))
+    rest = per_image.sort().values[:len(per_image) - max(1, len(per_image) // 100)]
+    return {"median": float(q[0]), "p90": float(q[1]), "p99": float(q[2]), "max": float(per_image.max()),
+            "n_above_0": int((per_image > 0).sum()), "argmax": int(per_image.argmax()), "mean_without_worst_1pct": float(rest.mean())}
 
 
 @user_errors_exit_2
@@ -64,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.split not in splits:
             raise ConfigError(f"{path}: the run's data config has no {args.split} split")
         x = splits[args.split]["x"]
-        clean = per_dim_loss(model, x, noisy=False)
+        clean, clean_images = per_dim_loss(model, x, noisy=False)
         amplitude = float(config["model"].get("noise_amplitude", 0.01))
-        noisy = per_dim_loss(model, x, noisy=True) if hasattr(model.train_noise, "high") else None
+        noisy = per_dim_loss(model, x, noisy=True)[0] if hasattr(model.train_noise, "high") else None
         a = model.log_scale.detach().double()
         step = run.step
         groups = {"a>5": a > 5, "3<a<=5": (a > 3) & (a <= 5), "a<=3": a <= 3}
@@ -81,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "per_dim": {name: {"dims": int(mask.sum()), "clean": float(clean[mask].sum()),
                                **({"noisy": float(noisy[mask].sum())} if noisy is not None else {})}
                         for name, mask in groups.items()},
+            "per_image_clean": image_spread(clean_images),
         }
         print(json.dumps(line))
     return 0

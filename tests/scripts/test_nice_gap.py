@@ -22,5 +22,8 @@ def test_clean_loss_equals_val_loss_and_scale_bound(tmp_path, capsys):
     assert line["step"] == 4 and line["loss_clean"] == pytest.approx(val_loss, rel=1e-5)
     assert line["loss_noisy"] != line["loss_clean"]
     assert sum(g["dims"] for g in line["per_dim"].values()) == 784
+    spread = line["per_image_clean"]
+    assert spread["median"] <= spread["p90"] <= spread["p99"] <= spread["max"]
+    assert spread["mean_without_worst_1pct"] <= line["loss_clean"] and 0 <= spread["argmax"] < 16
     # 4 Adam updates at lr 0.01 move no log-scale by more than ~0.04 from its initial value (|a0| < 0.1)
     assert line["scale"]["max"] < 0.1 + 1.01 * line["scale"]["lr_times_updates"]
