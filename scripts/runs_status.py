@@ -117,12 +117,14 @@ def status(run: Path) -> dict:
     if wall is None and rows:
         wall, cpu = rows[-1]["wall_s"], rows[-1]["cpu_s"]
     eta = None
-    if live and budget and step is not None and len(rows) >= 2:
+    if live and budget and step is not None and step >= budget:
+        eta = 0  # at its budget: no pace needed (a tiny run's rounded wall times may not move at all)
+    elif live and budget and step is not None and len(rows) >= 2:
         first, last = rows[max(0, len(rows) - 4)], rows[-1]
         updates = last["step"] - first["step"]
         seconds = (last["wall_s"] or 0) - (first["wall_s"] or 0)
         if updates > 0 and seconds > 0:
-            eta = max(0, budget - step) * seconds / updates
+            eta = (budget - step) * seconds / updates
     saved = max((p.stat().st_mtime for p in saves), default=None)
     return {"run": run.name, "state": state, "epoch": rows[-1]["epoch"] if rows else 0,
             "epochs": epochs, "step": step, "budget": budget, "wall_s": wall, "cpu_s": cpu,
