@@ -42,6 +42,20 @@ def accuracies(report: dict, feature: str, path: Path) -> dict:
     return out
 
 
+def updates_per_epoch(run: Path) -> float | None:
+    """Updates per epoch from the run's summary.csv (a row per finished epoch: its 1-based epoch and the step
+    count), so that a snapshot's x is the epochs done (step 7,820 of 782 an epoch: 10), not the 0-based index of
+    the epoch it was written in; None without a finished epoch (the checkpoint's own epoch is used then)."""
+    try:
+        lines = (run / "summary.csv").read_text().splitlines()
+        header = lines[0].split(",")
+        last = dict(zip(header, lines[-1].split(",")))
+        epoch, step = int(last["epoch"]), int(last["step"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
+    return step / epoch if epoch > 0 and step > 0 else None
+
+
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = sorted((args.run / "snapshots").glob("probe_*.json")) + sorted(args.run.glob("probe_*.json"))
     rows, floors = {}, {}
+    per_epoch = updates_per_epoch(args.run)
     for path in files:
         report = json.loads(path.read_text())
         if report.get("random_init"):
@@ -59,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.get("pixels"):
             floors["raw pixels"] = accuracies(report, "pixels", path)
             continue
-        rows[report["step"]] = {"file": str(path), "step": report["step"], "epoch": report.get("epoch"),
+        rows[report["step"]] = {"file": str(path), "step": report["step"], "epoch": (report["step"] / per_epoch if per_epoch
+                                                                   else report.get("epoch")),
                                 "wall_s": report.get("train_wall_s"), "cpu_s": report.get("train_cpu_s"),
                                 **accuracies(report, args.feature, path)}
     if not rows:
@@ -71,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     time_axis = (("cpu_s", "training CPU time (h; core-hours at one thread)") if all(r["cpu_s"] is not None for r in rows)
                  else ("wall_s", "training wall time (h of one process)"))
-    for ax, x, label in ((axes[0], "epoch", "epochs"), (axes[1], *time_axis)):
+    for ax, x, label in ((axes[0], "epoch", "epochs done"), (axes[1], *time_axis)):
         usable = [r for r in rows if r[x] is not None]
         xs = [r[x] / 3600 if x != "epoch" else r[x] for r in usable]
         for i, key in enumerate(keys):

@@ -52,3 +52,11 @@ def test_probes_and_retrieval_grids(tmp_path, capsys):
         assert Image.open(out / f"infomax_t_knn_{name}.png").size == (320, 320)
     report = json.loads((out / "infomax_t_knn.json").read_text())
     assert len(report["train_queries"]) == 10 and all(0 <= n <= 9 for n in report["same_label_of_9"]["cosine"])
+
+
+def test_probe_curve_x_is_epochs_done(tmp_path):
+    """A snapshot written at the last update of epoch index 9 (step 7,820 at 782 an epoch) is at 10 epochs done."""
+    (tmp_path / "summary.csv").write_text("epoch,step,wall_s\n1,782,10.0\n2,1564,20.0\n")
+    assert 7820 / probe_curve.updates_per_epoch(tmp_path) == 10
+    (tmp_path / "summary.csv").write_text("epoch,step,wall_s\n")  # no finished epoch yet: the checkpoint's own epoch
+    assert probe_curve.updates_per_epoch(tmp_path) is None and probe_curve.updates_per_epoch(tmp_path / "no") is None
