@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from engine.cli import user_errors_exit_2  # noqa: E402
 from errors import ConfigError  # noqa: E402
+from scripts.runs_status import epochs_table  # noqa: E402
 
 
 def accuracies(report: dict, feature: str, path: Path) -> dict:
@@ -43,17 +44,11 @@ def accuracies(report: dict, feature: str, path: Path) -> dict:
 
 
 def updates_per_epoch(run: Path) -> float | None:
-    """Updates per epoch from the run's summary.csv (a row per finished epoch: its 1-based epoch and the step
-    count), so that a snapshot's x is the epochs done (step 7,820 of 782 an epoch: 10), not the 0-based index of
-    the epoch it was written in; None without a finished epoch (the checkpoint's own epoch is used then)."""
-    try:
-        lines = (run / "summary.csv").read_text().splitlines()
-        header = lines[0].split(",")
-        last = dict(zip(header, lines[-1].split(",")))
-        epoch, step = int(last["epoch"]), int(last["step"])
-    except (OSError, IndexError, KeyError, ValueError):
-        return None
-    return step / epoch if epoch > 0 and step > 0 else None
+    """Updates per epoch from the run's summary.csv (runs_status.epochs_table: a row per finished epoch), so that
+    a snapshot's x is the epochs done (step 7,820 of 782 an epoch: 10), not the 0-based index of the epoch it was
+    written in; None without a finished epoch (the checkpoint's own epoch is used then)."""
+    rows = epochs_table(run)
+    return rows[-1]["step"] / rows[-1]["epoch"] if rows and rows[-1]["epoch"] > 0 and rows[-1]["step"] > 0 else None
 
 
 @user_errors_exit_2
@@ -74,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.get("pixels"):
             floors["raw pixels"] = accuracies(report, "pixels", path)
             continue
-        rows[report["step"]] = {"file": str(path), "step": report["step"], "epoch": (report["step"] / per_epoch if per_epoch
-                                                                   else report.get("epoch")),
+        epoch = report["step"] / per_epoch if per_epoch else report.get("epoch")
+        rows[report["step"]] = {"file": str(path), "step": report["step"], "epoch": epoch,
                                 "wall_s": report.get("train_wall_s"), "cpu_s": report.get("train_cpu_s"),
                                 **accuracies(report, args.feature, path)}
     if not rows:
