@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The post-3 seed table: clustering VAE and autoencoder + k-means, mean ± std over seeds, per dataset.
 
-    python scripts/cluster_table.py --runs-dir ~/kexue-runs [--datasets mnist fashion] [--out docs/figures/cluster_seeds]
+    python scripts/cluster_table.py --runs-dir ~/kexue-runs [docs/runs] [--datasets mnist fashion] [--out docs/figures/cluster_seeds]
 
 Reads, for each dataset D, the finished runs ``<runs-dir>/cluster_vae_<D>_seed<s>/results.json`` (the clustering
 VAE's own classifier clusters on the test split, ``val/clustering_*``: the configs validate on the test split)
@@ -29,26 +29,28 @@ METHODS = {"clustering VAE": ("cluster_vae", "results.json", "val/clustering_"),
            "autoencoder + k-means": ("cluster_ae", "kmeans_baseline.json", "test/")}
 
 
-def collect(runs_dir: Path, prefix: str, result_file: str, key_prefix: str) -> tuple[dict, list[str]]:
-    """{seed: {metric: value}} of the finished runs ``<prefix>_seed<s>``, and the folders without results."""
-    found, missing = {}, []
-    for folder in sorted(runs_dir.glob(f"{prefix}_seed*")):
-        match = re.fullmatch(rf"{re.escape(prefix)}_seed(\d+)", folder.name)
-        if not match or not folder.is_dir():
-            continue
-        path = folder / result_file
-        if not path.is_file():
-            missing.append(folder.name)
-            continue
-        result = json.loads(path.read_text())
-        if result_file == "results.json" and not result.get("finished", True):
-            missing.append(folder.name)
-            continue
-        try:
-            found[int(match.group(1))] = {m: float(result[key_prefix + m]) for m in METRICS}
-        except KeyError as e:
-            raise ConfigError(f"{path} has no {e.args[0]!r}; is it a clustering run's {result_file}?") from None
-    return dict(sorted(found.items())), missing
+def collect(runs_dirs: list[Path], prefix: str, result_file: str, key_prefix: str) -> tuple[dict, list[str], dict]:
+    """{seed: {metric: value}} of the finished runs ``<prefix>_seed<s>``, the folders without results, and
+    {seed: file read}. A run in several folders is read from the first that holds its finished result."""
+    found, missing, files = {}, set(), {}
+    for runs_dir in runs_dirs:
+        for folder in sorted(runs_dir.glob(f"{prefix}_seed*")):
+            match = re.fullmatch(rf"{re.escape(prefix)}_seed(\d+)", folder.name)
+            if not match or not folder.is_dir() or int(match.group(1)) in found:
+                continue
+            path = folder / result_file
+            result = json.loads(path.read_text()) if path.is_file() else None
+            if result is None or (result_file == "results.json" and not result.get("finished", True)):
+                missing.add(folder.name)
+                continue
+            try:
+                found[int(match.group(1))] = {m: float(result[key_prefix + m]) for m in METRICS}
+            except KeyError as e:
+                raise ConfigError(f"{path} has no {e.args[0]!r}; is it a clustering run's {result_file}?") from None
+            files[int(match.group(1))] = str(path)
+            missing.discard(folder.name)
+    missing -= {f"{prefix}_seed{s}" for s in found}
+    return dict(sorted(found.items())), sorted(missing), dict(sorted(files.items()))
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -59,19 +61,21 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
 @user_errors_exit_2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--runs-dir", type=Path, nargs="+", required=True,
+                        help="run folders' parents, e.g. ~/kexue-runs docs/runs (the first holding a run is read)")
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion"])
     parser.add_argument("--out", type=Path, default=None, help="write <out>.json (default: print only)")
     args = parser.parse_args(argv)
-    if not args.runs_dir.is_dir():
-        raise ConfigError(f"--runs-dir {args.runs_dir} is not a folder")
-    report = {"runs_dir": str(args.runs_dir), "rows": []}
+    for runs_dir in args.runs_dir:
+        if not runs_dir.is_dir():
+            raise ConfigError(f"--runs-dir {runs_dir} is not a folder")
+    report = {"runs_dirs": [str(d) for d in args.runs_dir], "rows": []}
     lines = ["| dataset | method | seeds | Hungarian acc | purity | NMI | ARI |", "|---|---|---|---|---|---|---|"]
     for dataset in args.datasets:
         for method, (prefix, result_file, key_prefix) in METHODS.items():
-            found, missing = collect(args.runs_dir, f"{prefix}_{dataset}", result_file, key_prefix)
+            found, missing, files = collect(args.runs_dir, f"{prefix}_{dataset}", result_file, key_prefix)
             row = {"dataset": dataset, "method": method, "seeds": list(found), "missing": missing,
-                   "per_seed": found}
+                   "per_seed": found, "files": files}
             if found:
                 row.update({m: dict(zip(("mean", "std"), mean_std([v[m] for v in found.values()])))
                             for m in METRICS})

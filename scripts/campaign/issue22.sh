@@ -21,6 +21,7 @@ probe() {
     say "probe $ckpt"
     "$PY" scripts/probe_features.py "$ckpt" --k 20 200 --temperature 0.1 --threads 1 >> "$run.probe.out" 2>&1
   done
+  archive "$1"
 }
 
 # kmeans RUN: the autoencoder + k-means floor (scripts/kmeans_baseline.py) on a finished autoencoder run
@@ -28,7 +29,7 @@ kmeans() {
   local run=$RUNS/$1
   [ -f "$run/results.json" ] && [ ! -f "$run/kmeans_baseline.json" ] || return 0
   say "kmeans $1"
-  "$PY" scripts/kmeans_baseline.py "$run" >> "$run.out" 2>&1
+  "$PY" scripts/kmeans_baseline.py "$run" >> "$run.out" 2>&1 && archive "$1"
 }
 
 # autoencoder DATASET SEED: the clustering VAE's config with the clustering terms off, then k-means on its codes
