@@ -10,12 +10,16 @@ source "$(dirname "$0")/lib.sh"
 LOG=$RUNS/issue22.log
 
 # probe RUN: scripts/probe_features.py (both k-NN protocols and the linear probe) on every weight snapshot of a
-# finished InfoMax run and on its last.pt, skipping those already probed
+# finished InfoMax run and on its last.pt (unless a snapshot holds the same final update), skipping those already
+# probed
 probe() {
-  local run=$RUNS/$1 ckpt out
+  local run=$RUNS/$1 ckpt out step final
   [ -f "$run/results.json" ] || return 0
+  step=$(grep -o '"step": [0-9]*' "$run/results.json" | grep -o '[0-9]*$')
+  printf -v final '%s/snapshots/step%07d.pt' "$run" "${step:-0}"
   for ckpt in "$run"/snapshots/step*.pt "$run/last.pt"; do
     [ -f "$ckpt" ] || continue
+    [ "$ckpt" = "$run/last.pt" ] && [ -f "$final" ] && continue
     out=$(dirname "$ckpt")/probe_$(basename "$ckpt" .pt).json
     [ -f "$out" ] && continue
     say "probe $ckpt"
