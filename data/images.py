@@ -10,7 +10,7 @@ Where the files are looked for. The data root is the ``root`` argument, else the
 * ``mnist``, ``fashion_mnist``, ``cifar10``: ``<root>/<name>.npz`` holding uint8 arrays ``x_train``,
   ``y_train``, ``x_test``, ``y_test`` (images N×H×W grey or N×H×W×3 colour); for cifar10 also
   ``<root>/cifar10_jpeg_bytes.npz`` (JPEG bytes + offsets), decoded once with PIL and cached as an npz in
-  ``$KEXUE_CACHE`` (default ``~/.cache/kexue-torch``) keyed by the source's size and mtime; then the
+  ``$KEXUE_CACHE`` (default ``~/.cache/kexue-torch``) keyed by the source's content; then the
   torchvision datasets (``MNIST``, ``FashionMNIST``, ``CIFAR10``) under the root, downloaded only when
   ``download`` is true.
 * ``celeba``: ``<root>/celeba_<image_size>.npz`` in the same npz layout, else torchvision's ``CelebA`` files
@@ -21,6 +21,7 @@ Where the files are looked for. The data root is the ``root`` argument, else the
 
 Anything missing or malformed raises ``errors.DataError`` with a one-line message naming the paths and the fix.
 """
+import hashlib
 import io
 import os
 import tempfile
@@ -141,9 +142,16 @@ def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_jpeg_npz_cached(source: Path, image_shape: tuple[int, ...]) -> Splits:
-    """Decode a JPEG-bytes npz once; later loads read the decoded copy from the cache directory."""
-    stat = source.stat()
-    cached = cache_dir() / f"{source.stem}-decoded-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    """Decode a JPEG-bytes npz once; later loads read the decoded copy from the cache directory.
+
+    The copy is keyed by the source's content (sha256; 0.1–0.2 s for CIFAR-10's 56 MB), not its mtime: a data
+    folder provisioned afresh (same bytes, new mtime) reuses the copy instead of adding another 184 MB one. After
+    a new copy is written, the other copies of the same source name (an earlier content, or the size-and-mtime
+    keys of older code) are deleted: one decoded copy per source name.
+    """
+    with open(source, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    cached = cache_dir() / f"{source.stem}-decoded-{digest}.npz"
     if cached.is_file():
         try:
             return load_npz(cached, image_shape)
@@ -153,6 +161,9 @@ def load_jpeg_npz_cached(source: Path, image_shape: tuple[int, ...]) -> Splits:
     splits = _arrays_to_splits(source, arrays, image_shape)
     try:
         _write_npz_atomically(cached, arrays)
+        for stale in cached.parent.glob(f"{source.stem}-decoded-*.npz"):
+            if stale != cached:
+                stale.unlink(missing_ok=True)
     except OSError as e:
         warnings.warn(f"could not cache decoded {source.name} at {cached}: {_one_line(e)}")
     return splits

@@ -219,11 +219,19 @@ def test_jpeg_bytes_are_decoded_once_and_cached(tmp_path, monkeypatch):
     def no_decoding(*args):
         raise AssertionError("decoded again although the cache is valid")
 
+    decode = images._decode_jpeg_npz
     monkeypatch.setattr(images, "_decode_jpeg_npz", no_decoding)
     assert torch.equal(cifar10(root=str(tmp_path))["train"]["x"], x)
-    os.utime(source, ns=(0, 0))  # a changed source invalidates the cache entry
+    os.utime(source, ns=(0, 0))  # the same bytes provisioned afresh (a new mtime): the copy is still used
+    assert torch.equal(cifar10(root=str(tmp_path))["train"]["x"], x)
+    jpeg_bytes_npz(source, {"train": [(0, 0, 0)], "test": [(255, 255, 255)]})  # new content: decoded again
     with pytest.raises(AssertionError, match="decoded again"):
         cifar10(root=str(tmp_path))
+    legacy = tmp_path / "cache" / "cifar10_jpeg_bytes-decoded-123-456.npz"   # an older code's size-mtime key
+    legacy.write_bytes(b"old")
+    monkeypatch.setattr(images, "_decode_jpeg_npz", decode)
+    assert cifar10(root=str(tmp_path))["train"]["x"].shape == (1, 3, 32, 32)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # one decoded copy per source name
 
 
 def test_mnist_sample_is_the_embedded_default():
