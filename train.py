@@ -13,6 +13,7 @@ already holding a run, prints one line and exits with code 2; Ctrl-C saves last.
 """
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -70,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
     trainer = None
     try:
         trainer = trainer_for(config, run_dir, args.resume)
-        code = run(trainer, config, run_dir, args.config)
+        code = run(trainer, config, run_dir, shlex.join(["--config", args.config, *args.overrides]))
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once (after a save in progress has finished)
         distributed.teardown()
         kept = trainer.kept_checkpoint() if trainer is not None else "nothing was saved"
@@ -96,7 +97,8 @@ def trainer_for(config: dict, run_dir: Path, resume_from: str | None):
     return trainer
 
 
-def run(trainer, config: dict, run_dir: Path, config_path: str) -> int:
+def run(trainer, config: dict, run_dir: Path, arguments: str) -> int:
+    """Train; ``arguments`` (the config and its overrides, shell-quoted) go into the line that says how to continue."""
     main_rank = trainer.dist.is_main
     if main_rank:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -107,8 +109,8 @@ def run(trainer, config: dict, run_dir: Path, config_path: str) -> int:
     trainer.fit()
     if trainer.stop_requested:
         if main_rank:
-            print(f"stopped at update {trainer.step}; continue with: python train.py --config {config_path} "
-                  f"--resume auto", flush=True)
+            print(f"stopped at update {trainer.step}; continue with: python train.py {arguments} --resume auto",
+                  flush=True)
         return 130
     return 0
 

@@ -296,7 +296,8 @@ def test_ctrl_c_saves_and_does_not_mark_finished(harness, tmp_path):
     assert not (run_dir / "results.json").exists()
     state = checkpoint.load(run_dir / "last.pt")
     assert 0 < state["progress"]["step"] < 400 * 12
-    assert "stopped at update" in log.read_text()
+    # the line says how to continue this run: with its overrides (run name, out_dir), not the bare config
+    assert f"continue with: python train.py --config {config} train.run_name=i --resume auto" in log.read_text()
 
 
 @pytest.mark.slow
