@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from scripts import archive_run, cluster_table
 from tests.engine.test_cli import in_process
 
@@ -109,3 +111,12 @@ def test_lib_archives_a_finished_run_and_skips_it_when_its_folder_is_lost(tmp_pa
     assert "skip r1 (finished, archived" in (tmp_path / "log").read_text()
     assert lane(tmp_path, "REDO=1 train_run r1 cluster_vae_mnist").returncode == 0
     assert (tmp_path / "calls").read_text().count("train.py") == calls + 1       # REDO=1 trains it again
+
+
+def test_the_default_archive_folder_is_not_ignored_by_git():
+    """docs/runs was once swallowed by a bare ``runs/`` ignore pattern, so no archive could be committed."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    probe = ROOT / "docs" / "runs" / "cluster_vae_mnist_seed0" / "results.json"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=ROOT)
+    assert ignored.returncode == 1, f"{probe.relative_to(ROOT)} is git-ignored: fix .gitignore"
