@@ -42,14 +42,29 @@ def resolve(defaults: dict[str, float], given: dict[str, float]) -> dict[str, fl
     return {**defaults, **given}
 
 
+def training_total(losses: dict, weights: dict[str, float]):
+    """The tensor the Trainer back-propagates: Σ weight · term in fp32, over the terms whose weight is not 0.
+
+    A term weighted 0 (``loss_weights.cluster=0`` to train post 3's model as a plain autoencoder; a weight a
+    ``set_value`` callback raises later) is left out of the sum, not multiplied by 0: where its gradient is
+    infinite (a softmax that underflowed to exactly 0 gives ∂(p log p)/∂p = −inf) 0 · inf would put NaN into
+    every weight it reaches. Where everything is finite the result and its gradients are the same, to the bit,
+    as the sum over all terms (x + 0 is exact). The terms are still computed and logged. When every weight is
+    0, the sum runs over all terms as before, so that a backward (which DDP needs on every rank) exists."""
+    weighted = [(weights.get(name, 1.0), value) for name, value in losses.items()]
+    kept = [(w, v) for w, v in weighted if w != 0] or weighted
+    return sum(w * v.float() for w, v in kept)
+
+
 def weighted_total(values: dict[str, float], weights: dict[str, float], terms: Iterable[str]) -> float | None:
     """Σ weight · value over the loss ``terms`` (an evaluation's metrics ``values``): the ``loss`` of a model
-    whose evaluation returns its training terms. None when ``values`` hold a ``loss`` of the model's own
-    (e.g. the blog NICE's constant-free NLL) or lack one of the terms (e.g. a GAN's evaluation)."""
+    whose evaluation returns its training terms; a term weighted 0 is left out, as in ``training_total``.
+    None when ``values`` hold a ``loss`` of the model's own (e.g. the blog NICE's constant-free NLL) or lack
+    one of the terms (e.g. a GAN's evaluation)."""
     terms = sorted(terms)
     if "loss" in values or not terms or not set(terms) <= set(values):
         return None
-    return sum(weights.get(t, 1.0) * values[t] for t in terms)
+    return sum(weights.get(t, 1.0) * values[t] for t in terms if weights.get(t, 1.0) != 0)
 
 
 def legacy_args(model_section: dict) -> dict[str, tuple[str | None, float | None]]:

@@ -40,7 +40,7 @@ from engine import checkpoint, distributed
 from engine.callbacks import Callback
 from engine.config import check_loss_weights
 from engine.evaluation import evaluate_model
-from engine.loss_weights import resolve, weighted_total
+from engine.loss_weights import resolve, training_total, weighted_total
 from errors import TrainingError
 
 
@@ -188,8 +188,8 @@ class Trainer:
                     losses = self.compute_losses(batch, phase)
                 if not self._weights_checked:
                     self._check_weights_once(phase, losses)
-                # the weighted sum in fp32, whatever precision the model's terms came in
-                total = sum(self.loss_weights.get(name, 1.0) * value.float() for name, value in losses.items())
+                # the weighted sum in fp32, whatever precision the model's terms came in; terms weighted 0 left out
+                total = training_total(losses, self.loss_weights)
                 bad = not bool(torch.isfinite(total))
                 if self.dist.enabled and distributed.any_rank(bad, self.device):
                     bad = True  # DDP expects the backward of the forward it ran: run it, then drop the grads

@@ -57,11 +57,19 @@ class ClusterVAE(Model):
     """The blog's clustering VAE. ``loss``: ``december`` (final code) or ``september``. Loss terms ``recon``
     (unweighted), ``cluster`` and ``category``; λ is ``loss_weights.recon`` (default: 2.5 for december, 5 for
     september, as in the two versions of the code; ``model.recon_weight`` is its older spelling, still read:
-    engine/loss_weights.py)."""
+    engine/loss_weights.py).
+
+    ``sample_z: false`` decodes and classifies z = μ(x) instead of a sample: with ``loss_weights.cluster=0``
+    and ``loss_weights.category=0`` the same encoder and decoder train as a plain deterministic autoencoder,
+    the autoencoder + k-means floor (scripts/kmeans_baseline.py; configs/cluster_ae_*.yaml). Keeping the sample
+    there is not an autoencoder: with no KL term nothing bounds σ, and on MNIST (seeds 0 and 1) log σ² climbed
+    past 100 within 20 updates, once the decoder had learned to ignore z, until z overflowed to NaN."""
 
     def __init__(self, latent_dim: int = 20, clusters: int = 10, base_filters: int = 16,
-                 classifier_hidden: int = 256, loss: Variant = "december", image_shape: list[int] = (1, 28, 28)):
+                 classifier_hidden: int = 256, loss: Variant = "december", image_shape: list[int] = (1, 28, 28),
+                 sample_z: bool = True):
         super().__init__()
+        self.sample_z = bool(sample_z)
         c, h, w = image_shape
         if h % 4 or w % 4:
             raise ValueError(f"image_shape {list(image_shape)}: height and width must be multiples of 4")
@@ -124,7 +132,7 @@ class ClusterVAE(Model):
     def _terms(self, x: Tensor) -> dict[str, Tensor]:
         # the loss terms in fp32 under train.amp (``.float()`` is a no-op on fp32 tensors)
         mean, logvar = (t.float() for t in self.encode(x))
-        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean) if self.sample_z else mean
         x_hat = self.decode(z).float()
         p_y = self.cluster_probs(z)
         k = cluster_k(self.variant, z, mean, logvar, self.cluster_means)

@@ -5,12 +5,11 @@
 
 RUN is a run folder (its last.pt) or a checkpoint of a model with ``encode(pixels) -> (mean, logvar)`` and
 ``pixels(x)`` (models/cluster_vae.py). The baseline peers report (about 0.79 Hungarian accuracy on MNIST) is the
-same encoder trained as a plain autoencoder, then k-means on its codes; here that is the clustering VAE's
-config with the clustering terms switched off, so that only the reconstruction of z = mu + sigma * eps trains
-(sigma is then free to shrink: an autoencoder):
+same encoder trained as a plain autoencoder, then k-means on its codes; here that is configs/cluster_ae_*.yaml:
+the clustering VAE's encoder, decoder, data and optimizer, z = mu(x) decoded (``model.sample_z: false``), the
+clustering terms weighted 0, one epoch of learning-rate warm-up:
 
-    python train.py --config configs/cluster_vae_mnist.yaml loss_weights.cluster=0 loss_weights.category=0 \\
-        train.run_name=cluster_ae_mnist_seed0
+    python train.py --config configs/cluster_ae_mnist.yaml train.run_name=cluster_ae_mnist_seed0 train.seed=0
 
 k-means (scipy.cluster.vq.kmeans2, k-means++ starts) is fitted on the training split's means, ``--restarts``
 times from seeds ``--seed``, ``--seed`` + 1, ...; the fit of lowest within-cluster sum of squares assigns the test

@@ -21,7 +21,7 @@ import torch
 from engine import checkpoint
 from engine.build import build_trainer, resume
 from engine.config import load_config, validate
-from engine.loss_weights import upgrade_checkpoint
+from engine.loss_weights import training_total, upgrade_checkpoint
 from errors import CheckpointError, ConfigError
 from tests.fixtures import assert_same_state
 from tests.fixtures.make_loss_totals import loss_totals
@@ -85,6 +85,28 @@ def test_gp_weight_5_puts_exactly_5_times_the_raw_penalty_in_the_total(tmp_path)
     default = build_trainer(gan_config(tmp_path / "d"), tmp_path / "d" / "gan")
     sums = critic_window(default)
     assert torch.equal(sums["loss_critic"], sums["critic"] + 10 * sums["gp"])
+
+
+def test_a_term_weighted_0_is_left_out_of_the_backward_even_where_its_gradient_is_infinite():
+    """0 · (an infinite gradient) is NaN: post 3's autoencoder floor (cluster and category weighted 0) would
+    put it into every weight. Left out of the sum, the other terms' gradients are untouched."""
+    w = torch.tensor([0.5, 1.5], requires_grad=True)
+    p = torch.tensor([1.0, 0.0]) * w  # a probability of exactly 0 that depends on w
+    losses = {"recon": (w ** 2).sum(), "category": torch.special.xlogy(p, p).sum() + torch.log(w[1] * 0)}
+    total = training_total(losses, {"recon": 2.5, "category": 0.0})
+    total.backward()
+    assert torch.equal(w.grad, 2.5 * 2 * w.detach())
+    # everything finite: the same total and gradients, to the bit, as the sum over every term
+    a = torch.tensor([0.3, -1.2], requires_grad=True)
+    terms = {"recon": (a ** 2).sum(), "cluster": a.exp().sum(), "category": a.sin().sum()}
+    weights = {"recon": 2.5, "cluster": 0.0, "category": 1.0}
+    kept = training_total(terms, weights)
+    (g_kept,) = torch.autograd.grad(kept, a, retain_graph=True)
+    full = sum(weights[k] * v for k, v in terms.items())
+    (g_full,) = torch.autograd.grad(full, a)
+    assert torch.equal(kept, full) and torch.equal(g_kept, g_full)
+    # every weight 0: the sum over every term, so that a backward exists
+    assert torch.equal(training_total(terms, dict.fromkeys(terms, 0.0)), 0 * sum(terms.values()))
 
 
 def test_resolved_weights_are_in_config_yaml_and_every_checkpoint(tmp_path):

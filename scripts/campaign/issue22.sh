@@ -36,10 +36,12 @@ kmeans() {
   "$PY" scripts/kmeans_baseline.py "$run" >> "$run.out" 2>&1 && archive "$1"
 }
 
-# autoencoder DATASET SEED: the clustering VAE's config with the clustering terms off, then k-means on its codes
+# autoencoder DATASET SEED: configs/cluster_ae_DATASET.yaml (the clustering VAE's encoder and decoder as a
+# deterministic autoencoder, z = mu, one epoch of lr warm-up), then k-means on its codes. Until 2026-12-03 12:24
+# this was the VAE's config with the clustering terms off (sampled z, no warm-up): MNIST seeds 0 and 1 diverged
+# to NaN within 11 updates; those folders are in $RUNS/ae-sampled-z
 autoencoder() {
-  train_run cluster_ae_$1_seed$2 cluster_vae_$1 loss_weights.cluster=0 loss_weights.category=0 train.seed=$2 &&
-    kmeans cluster_ae_$1_seed$2
+  train_run cluster_ae_$1_seed$2 cluster_ae_$1 train.seed=$2 && kmeans cluster_ae_$1_seed$2
 }
 
 # recorded NAME: the run finished and docs/RESULTS.md holds its numbers, but its folder is gone (the machine of

@@ -104,6 +104,20 @@ def test_assignment_uses_the_encoder_mean():
     assert torch.equal(ids, model.assign(x))  # deterministic
 
 
+def test_sample_z_false_decodes_the_encoder_mean():
+    """The autoencoder floor's model (configs/cluster_ae_*.yaml): no noise, z = μ(x) decoded and classified."""
+    torch.manual_seed(0)
+    model = ClusterVAE(latent_dim=4, clusters=3, base_filters=2, classifier_hidden=8, sample_z=False)
+    x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    first = model.training_losses({"x": x})
+    assert all(torch.equal(v, first[k]) for k, v in model.training_losses({"x": x}).items())  # deterministic
+    pixels = x.float() / 255
+    mean, logvar = model.encode(pixels)
+    assert torch.equal(first["recon"], reconstruction(pixels, model.decode(mean)))
+    assert torch.equal(first["category"], category_term(model.cluster_probs(mean)))
+    assert validate({"model": {"name": "cluster_vae", "sample_z": False}})["model"]["sample_z"] is False
+
+
 def test_samples_per_cluster():
     torch.manual_seed(0)
     model = ClusterVAE(latent_dim=4, clusters=5, base_filters=2, classifier_hidden=8).eval()
