@@ -101,13 +101,16 @@ class LossModule(nn.Module):
         return self.model.training_losses(batch, phase)
 
 
-def wrap(model: nn.Module, device: torch.device) -> nn.parallel.DistributedDataParallel:
+def wrap(model: nn.Module, device: torch.device, zero_weights: bool = False) -> nn.parallel.DistributedDataParallel:
     """DDP around the model's losses. Construction broadcasts rank 0's parameters and buffers to all ranks.
     ``find_unused_parameters`` (an extra graph traversal per update) is on for models with several optimizer
-    groups, whose phases leave some parameters without gradients."""
+    groups, whose phases leave some parameters without gradients, and when a loss term is weighted 0
+    (``zero_weights``): the Trainer leaves such a term out of the backward (engine/loss_weights.py), and with it
+    the parameters only it reaches (post 3's classifier in the autoencoder floor). A weight that a callback sets
+    to 0 later in a run needs the same, which DDP cannot switch on mid-run: start such a run with the weight 0."""
     return nn.parallel.DistributedDataParallel(
         LossModule(model), device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=len(model.optimizer_groups()) > 1)
+        find_unused_parameters=len(model.optimizer_groups()) > 1 or zero_weights)
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

@@ -64,7 +64,8 @@ class Trainer:
         self.callbacks = callbacks
         self.device = device
         self.dist = dist_info
-        self.ddp = distributed.wrap(model, device) if dist_info.enabled else None
+        self.ddp = distributed.wrap(model, device, zero_weights=0 in self.loss_weights.values()) \
+            if dist_info.enabled else None
         # compute_losses(batch, phase) -> the named losses: the model's training_losses, called through the
         # DDP wrapper under torchrun (so its backward all-reduces the gradients), or compiled (train.compile)
         self.compute_losses = self.ddp if self.ddp is not None else model.training_losses

@@ -161,3 +161,21 @@ def test_gan_alternation_with_gradient_penalty_on_two_ranks(tmp_path):
         ranks = run_ranks(cfg, tmp_path / constraint, tmp_path / f"w_{constraint}")
         saved = checkpoint.load(tmp_path / constraint / "last.pt")["model"]
         assert all(torch.equal(ranks[1][k], v) and torch.equal(saved[k], v) for k, v in ranks[0].items())
+
+
+def test_a_loss_term_weighted_0_on_two_ranks(tmp_path):
+    """Post 3's autoencoder floor (configs/cluster_ae_*.yaml) under DDP: the terms weighted 0 are left out of the
+    backward, so the classifier gets no gradient; DDP must be told (find_unused_parameters) or it stops at the
+    second update."""
+    from engine.config import validate
+    cfg = validate({"model": {"name": "cluster_vae", "latent_dim": 4, "clusters": 3, "base_filters": 2,
+                              "classifier_hidden": 8, "sample_z": False},
+                    "loss_weights": {"cluster": 0, "category": 0},
+                    "data": {"name": "fake", "image_shape": [1, 28, 28], "n_train": 32, "n_test": 8},
+                    "optim": {"name": "sgd", "lr": 0.01},
+                    "train": {"epochs": 1, "batch_size": 8, "threads": 1, "log_every": 1,
+                              "out_dir": str(tmp_path), "run_name": "ae"},
+                    "callbacks": {"metrics": {"tensorboard": False}}})
+    ranks = run_ranks(cfg, tmp_path / "ae", tmp_path / "w")
+    assert all(torch.equal(ranks[0][k], v) for k, v in ranks[1].items())
+    assert checkpoint.load(tmp_path / "ae" / "last.pt")["progress"]["step"] == 4
