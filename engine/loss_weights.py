@@ -64,7 +64,7 @@ def weighted_total(values: dict[str, float], weights: dict[str, float], terms: I
     terms = sorted(terms)
     if "loss" in values or not terms or not set(terms) <= set(values):
         return None
-    return sum(weights.get(t, 1.0) * values[t] for t in terms if weights.get(t, 1.0) != 0)
+    return sum(w * values[t] for t in terms if (w := weights.get(t, 1.0)) != 0)
 
 
 def legacy_args(model_section: dict) -> dict[str, tuple[str | None, float | None]]:

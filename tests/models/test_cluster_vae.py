@@ -112,7 +112,7 @@ def test_sample_z_false_decodes_the_encoder_mean():
     first = model.training_losses({"x": x})
     assert all(torch.equal(v, first[k]) for k, v in model.training_losses({"x": x}).items())  # deterministic
     pixels = x.float() / 255
-    mean, logvar = model.encode(pixels)
+    mean, _ = model.encode(pixels)
     assert torch.equal(first["recon"], reconstruction(pixels, model.decode(mean)))
     assert torch.equal(first["category"], category_term(model.cluster_probs(mean)))
     assert validate({"model": {"name": "cluster_vae", "sample_z": False}})["model"]["sample_z"] is False
