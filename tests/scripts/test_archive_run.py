@@ -120,3 +120,25 @@ def test_the_default_archive_folder_is_not_ignored_by_git():
     probe = ROOT / "docs" / "runs" / "cluster_vae_mnist_seed0" / "results.json"
     ignored = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=ROOT)
     assert ignored.returncode == 1, f"{probe.relative_to(ROOT)} is git-ignored: fix .gitignore"
+
+
+RECORDED = ["nice_mnist_blog", "nice_mnist_blog_nonoise", "infomax_cifar10"] + [
+    f"cluster_vae_mnist_seed{s}" for s in range(5)]
+
+
+def test_issue22_skips_every_recorded_run_whose_folder_is_gone(tmp_path):
+    """issue22.sh's ``recorded``: a name at a line break of its list once failed to match, and a recorded
+    50-epoch run (cluster_vae_mnist_seed1) was trained again."""
+    script = (ROOT / "scripts" / "campaign" / "issue22.sh").read_text()
+    start = script.index("\nrecorded() {") + 1
+    body = script[start:script.index("\n}\n", start) + 3]
+    names = " ".join(RECORDED + ["cluster_ae_mnist_seed1", "cluster_vae_fashion_seed0"])
+    check = f'{body}\nfor n in {names}; do recorded $n && echo "$n yes" || echo "$n no"; done'
+    out = lane(tmp_path, check)
+    assert out.returncode == 0, out.stderr
+    answers = dict(line.split() for line in out.stdout.split("\n") if line)
+    assert answers == {**{n: "yes" for n in RECORDED}, "cluster_ae_mnist_seed1": "no",
+                       "cluster_vae_fashion_seed0": "no"}
+    assert (tmp_path / "log").read_text().count("recorded in docs/RESULTS.md") == len(RECORDED)
+    redo = lane(tmp_path, f"{body}\nREDO=1 recorded cluster_vae_mnist_seed1 && echo yes || echo no")
+    assert redo.stdout.strip() == "no"
