@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -191,12 +192,12 @@ def cached_reference(net: nn.Module, images: Tensor, name: str, cache_dir: str |
                 progress(len(part))
         else:
             part = features(net, images[start:start + chunk], batch_size, progress=progress)
-            tmp = partial / f"{start:08d}.tmp.npy"
+            tmp = partial / f"{start:08d}.{os.getpid()}.tmp.npy"   # two processes on one cache never share a file
             np.save(tmp, part)
             tmp.replace(done)
         parts.append(part)
     feats = np.concatenate(parts) if parts else np.zeros((0, FEATURES))
-    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, features=feats, meta=json.dumps({"name": name, "n": len(feats), "sha256": digest}))
     tmp.replace(cache)
     shutil.rmtree(partial, ignore_errors=True)

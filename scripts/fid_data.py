@@ -9,6 +9,9 @@ JPEG re-encoded copy, so this is the number to set beside the one people quote f
 first ``--n-a`` / ``--n-b`` images of each split (the loader's fixed order) are used; features are cached by
 their pixels' hash (``--cache``, default ~/.cache/kexue-torch/fid), the test split's shared with
 scripts/gan_fd.py. Prints one JSON line (FID, KID and the protocol) and writes it to ``--out`` when given.
+
+``--cache-only`` computes (or finds) the features of the splits and stops, e.g. the test split's with both threads
+before single-thread GAN runs score against it (scripts/campaign/issue18.sh): one JSON line names the files.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--cache-only", action="store_true",
+                        help="only compute (or find) the splits' cached features, no score")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     net = fid.load_network(args.inception_weights)
     splits = load_dataset({"name": args.dataset, **({"root": args.root} if args.root else {})})
     start = time.perf_counter()
-    feats = {}
+    feats, files = {}, {}
     for split, n in ((args.a, args.n_a), (args.b, args.n_b)):
         if split not in splits:
             raise ConfigError(f"dataset {args.dataset!r} has no split {split!r} (it has: {', '.join(sorted(splits))})")
@@ -57,7 +62,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--n-{'a' if split == args.a else 'b'} {n}: the {split} split has {len(x)} images")
         ref = fid.cached_reference(net, x[:n], f"{args.dataset}_{split}", args.cache)
         print(f"{split}: {ref['file']} ({'cached' if ref['cached'] else 'computed'})", file=sys.stderr, flush=True)
-        feats[split] = ref["features"]
+        feats[split], files[split] = ref["features"], ref["file"]
+    if args.cache_only:
+        line = json.dumps({"dataset": args.dataset, "cached": {k: {"file": f, "n": len(feats[k])} for k, f in
+                                                                files.items()},
+                           "network_form": fid.network_tag(net), "wall_s": round(time.perf_counter() - start, 1),
+                           "threads": torch.get_num_threads()})
+        print(line)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(line + "\n")
+        return 0
     a, b = feats[args.a], feats[args.b]
     kid_mean, kid_std = fid.kid(a, b)
     result = {"dataset": args.dataset, "a": args.a, "n_a": len(a), "b": args.b, "n_b": len(b),

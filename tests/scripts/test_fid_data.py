@@ -39,3 +39,17 @@ def test_a_missing_split_or_too_many_images_is_one_line(monkeypatch, tmp_path, c
     assert result.returncode == 2 and "has no split 'val'" in result.stderr
     result = in_process(fid_data.main, ["--b", "train", "--n-a", "9", "--cache", str(tmp_path)], capsys)
     assert result.returncode == 2 and "--n-a 9: the train split has 4 images" in result.stderr
+
+
+def test_cache_only_computes_the_features_once_and_scores_nothing(monkeypatch, tmp_path, capsys):
+    images = torch.randint(0, 256, (12, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    stand_in(monkeypatch, {"test": {"x": images}})
+    argv = ["--a", "test", "--b", "test", "--cache-only", "--cache", str(tmp_path)]
+    first = in_process(fid_data.main, argv, capsys)
+    assert first.returncode == 0, first.stderr
+    line = json.loads(first.stdout.strip().splitlines()[-1])
+    assert "fid" not in line and line["cached"]["test"]["n"] == 12
+    assert [p.name for p in tmp_path.glob("inception_*.npz")] == [line["cached"]["test"]["file"].split("/")[-1]]
+    assert "(computed)" in first.stderr
+    again = in_process(fid_data.main, argv, capsys)
+    assert "(computed)" not in again.stderr and again.stderr.count("(cached)") == 2
