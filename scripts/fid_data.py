@@ -64,29 +64,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{split}: {ref['file']} ({'cached' if ref['cached'] else 'computed'})", file=sys.stderr, flush=True)
         feats[split], files[split] = ref["features"], ref["file"]
     if args.cache_only:
-        line = json.dumps({"dataset": args.dataset, "cached": {k: {"file": f, "n": len(feats[k])} for k, f in
-                                                                files.items()},
-                           "network_form": fid.network_tag(net), "wall_s": round(time.perf_counter() - start, 1),
-                           "threads": torch.get_num_threads()})
-        print(line)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(line + "\n")
-        return 0
-    a, b = feats[args.a], feats[args.b]
-    kid_mean, kid_std = fid.kid(a, b)
-    result = {"dataset": args.dataset, "a": args.a, "n_a": len(a), "b": args.b, "n_b": len(b),
-              "fid": fid.fid_from_features(a, b), "kid": kid_mean, "kid_std": kid_std,
-              "protocol": {**fid.protocol(len(a), f"first {len(b)} of {args.dataset}_{args.b}", len(b)),
-                           "n_generated": None, "n_a": len(a), "network_form": fid.network_tag(net)},
-              "wall_s": round(time.perf_counter() - start, 1), "threads": torch.get_num_threads()}
+        result = {"dataset": args.dataset,
+                  "cached": {k: {"file": f, "n": len(feats[k])} for k, f in files.items()},
+                  "network_form": fid.network_tag(net)}
+    else:
+        a, b = feats[args.a], feats[args.b]
+        kid_mean, kid_std = fid.kid(a, b)
+        result = {"dataset": args.dataset, "a": args.a, "n_a": len(a), "b": args.b, "n_b": len(b),
+                  "fid": fid.fid_from_features(a, b), "kid": kid_mean, "kid_std": kid_std,
+                  "protocol": {**fid.protocol(len(a), f"first {len(b)} of {args.dataset}_{args.b}", len(b)),
+                               "n_generated": None, "n_a": len(a), "network_form": fid.network_tag(net)}}
+    result.update(wall_s=round(time.perf_counter() - start, 1), threads=torch.get_num_threads())
     line = json.dumps(result)
     print(line)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(line + "\n")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
