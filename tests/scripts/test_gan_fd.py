@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from scripts import gan_fd
+from scripts import gan_curves, gan_fd
 from tests.engine.test_cli import ROOT, assert_user_error, in_process, run, train_here
 
 FAKE = ["data.name=fake", "data.image_shape=[3,16,16]", "data.n_train=64", "data.n_test=48", "train.batch_size=16"]
@@ -45,6 +45,10 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert all(r["cpu_s"] > 0 for r in rows) and rows[0]["cpu_s"] < rows[-1]["cpu_s"]
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
     assert_user_error(in_process(gan_fd.main, [str(gan_run)], capsys), "pass --fid")
+    # scripts/gan_curves.py reads the report as this script writes it (iteration 2 twice: the later row)
+    table = in_process(gan_curves.main, [str(out.with_suffix(".json")), "--out", str(tmp_path / "merged")], capsys)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith("| classifier FD (40 vs 40, test) | it. 1 | it. 2 | wall h | CPU h |\n")
 
     # the same call again scores nothing: every row is kept from the JSON it wrote
     argv = [str(gan_run), "--classifier", str(tmp_path / "classifier_cifar10"), "--n", "40"]
@@ -112,6 +116,9 @@ def test_fid_curve_with_the_inception_network(gan_run, tmp_path, capsys, monkeyp
     protocol = report["fid_protocol"]
     assert protocol["n_generated"] == 6 and protocol["n_reference"] == 8 and protocol["network_form"] == "fast"
     assert len(list((tmp_path / "cache").glob("inception_fast_*_8_*.npz"))) == 1
+    table = in_process(gan_curves.main, [str(out.with_suffix(".json")), "--out", str(tmp_path / "merged")], capsys)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith("| FID-6 (vs 8 of the test split) | it. 2 | wall h | CPU h |\n")
     # scored again with the same protocol: kept, not generated again (the FID protocol compares equal after JSON)
     monkeypatch.setattr(gan_fd, "generated_uint8", lambda *a: pytest.fail("a kept checkpoint was generated again"))
     again = in_process(gan_fd.main, [str(gan_run), "--fid", "--fid-n", "6", "--fid-ref-n", "8", "--only-last",
