@@ -79,7 +79,9 @@ def classifier_embedding(path: str, split: str, n: int):
         if len(real) < n:
             raise ConfigError(f"--n {n} but the {split} split has {len(real)} images; lower --n")
         stats = feature_stats(embed(real[:n]))
-        torch.save([torch.from_numpy(a) for a in stats], cache)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # two scorers at once: each replaces it whole
+        torch.save([torch.from_numpy(a) for a in stats], tmp)
+        os.replace(tmp, cache)
     return embed, stats, f"classifier FD ({cls_run.path})"
 
 

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Issue 18's runs (post 8: SN against GP on CIFAR-10 at the configs' budgets, scored by FID) as two single-thread
 # lanes, every run continued with --resume auto, a finished one skipped: start it again after any interruption.
-# Each run is scored after it ends: FID-2k (2,000 generated images against the 10,000 test images) every 1,000
-# generator iterations, then FID-10k of its last checkpoint; gan_fd.py keeps the scores it already holds, so a
+# Each run is scored after it ends: FID-2k (2,000 generated images against the 10,000 test images) and the
+# classifier FD (5,000 against the first 5,000 test images, in the features of $RUNS/fd_classifier_cifar10: the
+# 5-epoch classifier of the earlier 2,000-iteration table) every 1,000 generator iterations, then FID-10k of its
+# last checkpoint; gan_fd.py keeps the scores it already holds, so a
 # second start only scores what is new. Reference features are cached in $RUNS/fid-cache (kept with the runs).
 # bf16 autocast, subnormals flushed. Variables (RUNS, SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh.
 # Log: $RUNS/issue18.log; each run's output: $RUNS/<run>.out; scores: $RUNS/gan_fid2k_<run>.json/.png and
@@ -22,6 +24,7 @@ gan() {
   train_run "$@" "${GAN[@]}" || return
   say "fid $name"
   "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 2000 --fid-ref-n 10000 --every-iterations 1000 \
+    --classifier "$RUNS/$CLASSIFIER" --n 5000 \
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
   [ "${FID10K:-1}" = 0 ] && return
   "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 10000 --only-last \
@@ -36,6 +39,11 @@ reference() {
   "$PY" scripts/fid_data.py --dataset cifar10 --a test --b test --cache-only --cache "$RUNS/fid-cache" \
     --threads 2 >> "$RUNS/fid_data.out" 2>&1
 }
+
+# the classifier FD's network: configs/classifier_cifar10.yaml at 5 epochs (of 15), as the 2,000-iteration table
+# (about 10 min of one thread), before the lanes
+CLASSIFIER=fd_classifier_cifar10
+classifier() { train_run $CLASSIFIER classifier_cifar10 train.epochs=5; }
 
 # Each lane's short runs first: a machine that was not handed on loses every unfinished folder, so a run that fits
 # in a session (a seed-1 run: 1,000 iterations took 63-75 min of training on the Intel Xeon, then FID-2k) is banked
@@ -57,6 +65,7 @@ lane2() {
 }
 
 reference
+classifier || exit 1
 lane1 &
 lane2 &
 wait
