@@ -23,7 +23,7 @@ from engine import threads
 threads.configure_openmp()  # before torch is imported (engine/threads.py)
 
 from engine import config as cfg  # noqa: E402
-from engine import distributed, run_folder  # noqa: E402
+from engine import distributed, machine, run_folder  # noqa: E402
 from engine.build import build_trainer, load_plugins, resume  # noqa: E402
 from engine.cli import OneLineParser, user_errors_exit_2  # noqa: E402
 
@@ -106,6 +106,7 @@ def run(trainer, config: dict, run_dir: Path, arguments: str) -> int:
         ranks = f" x {trainer.dist.world} processes" if trainer.dist.enabled else ""
         print(f"run folder {run_dir}; {sum(p.numel() for p in trainer.model.parameters()):,} parameters on "
               f"{trainer.device}{ranks}; {trainer.max_steps} updates", flush=True)
+        machine.record_segment(run_dir, trainer.step, trainer.epoch, trainer.device)  # where this part ran
     trainer.fit()
     if trainer.stop_requested:
         if main_rank:

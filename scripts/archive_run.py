@@ -7,7 +7,8 @@ Run folders live outside the repository (``~/kexue-runs``) and a machine that is
 with it: it happened twice to this project's campaign, and the results of the lost folders survived only as
 prose in docs/RESULTS.md. This copies, for each RUN, the files that the tables and curves are made from:
 
-- ``config.yaml`` (the resolved config), ``results.json``, ``summary.csv`` (one row per epoch), ``metrics.jsonl``;
+- ``config.yaml`` (the resolved config), ``results.json``, ``summary.csv`` (one row per epoch), ``metrics.jsonl``,
+  ``segments.jsonl`` (the machine of each training process, engine/machine.py);
 - ``kmeans_baseline.json`` (scripts/kmeans_baseline.py) and every ``probe_*.json`` (scripts/probe_features.py),
   also those under ``snapshots/``;
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from engine.cli import user_errors_exit_2
 from errors import ConfigError
 
-RECORDS = ("config.yaml", "results.json", "summary.csv", "metrics.jsonl", "kmeans_baseline.json",
+RECORDS = ("config.yaml", "results.json", "summary.csv", "metrics.jsonl", "segments.jsonl", "kmeans_baseline.json",
            "probe_*.json", "snapshots/probe_*.json")
 MAX_BYTES = 2 * 1024 * 1024
 
