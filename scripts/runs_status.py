@@ -9,8 +9,9 @@ its recent pace.
 Only files are read (nothing is imported from the run, no checkpoint is loaded, no lock is taken, so it is safe
 beside runs in flight): ``config.yaml`` (``train.epochs``, ``train.max_steps``), ``summary.csv`` (one row per
 finished epoch: its last update and the cumulative ``wall_s``/``cpu_s``), the last line of ``metrics.jsonl``
-(the update reached inside an epoch), ``results.json`` (written when a run ends) and ``.lock`` (the owner's pid
-and host, engine/run_folder.py). A run is "training" when the lock's process is alive on this host, and its
+(the update reached inside an epoch), ``results.json`` (written when a run ends), ``.lock`` (the owner's pid
+and host, engine/run_folder.py) and ``segments.jsonl`` (the CPU of each training process, engine/machine.py:
+the table's CPU column names each model once, in the order they ran; empty for folders made before it). A run is "training" when the lock's process is alive on this host, and its
 budget in updates is ``max_steps`` or ``epochs`` × the updates of its first epoch. The pace is the wall time per
 update over the last (up to) three finished epochs, so a pause or a change of load shows up within a few
 epochs.
@@ -28,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from engine.cli import OneLineParser, user_errors_exit_2
+from engine.machine import read_segments
 from errors import ConfigError
 
 TAIL_BYTES = 65536
@@ -126,7 +128,8 @@ def status(run: Path) -> dict:
         if updates > 0 and seconds > 0:
             eta = (budget - step) * seconds / updates
     saved = max((p.stat().st_mtime for p in saves), default=None)
-    return {"run": run.name, "state": state, "epoch": rows[-1]["epoch"] if rows else 0,
+    cpus = list(dict.fromkeys(str(seg.get("gpu") or seg.get("cpu") or "?") for seg in read_segments(run)))
+    return {"run": run.name, "state": state, "machines": cpus, "epoch": rows[-1]["epoch"] if rows else 0,
             "epochs": epochs, "step": step, "budget": budget, "wall_s": wall, "cpu_s": cpu,
             "last_save": (datetime.datetime.fromtimestamp(saved).strftime("%Y-%m-%d %H:%M") if saved else None),
             "eta_s": round(eta) if eta is not None else None}
@@ -137,15 +140,15 @@ def hours(seconds) -> str:
 
 
 def table(items: list[dict]) -> str:
-    lines = ["| run | state | epoch | update | wall h | CPU h | last save | left at recent pace |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | state | epoch | update | wall h | CPU h | last save | left at recent pace | ran on |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in items:
         of = f" / {s['budget']:,}" if s["budget"] else ""
         step = f"{s['step']:,}{of}" if s["step"] is not None else ""
         epoch = f"{s['epoch']} / {s['epochs']}" if s["epochs"] else str(s["epoch"])
         left = f"{s['eta_s'] / 3600:.1f} h" if s["eta_s"] is not None else ""
         lines.append(f"| {s['run']} | {s['state']} | {epoch} | {step} | {hours(s['wall_s'])} | {hours(s['cpu_s'])} | "
-                     f"{s['last_save'] or ''} | {left} |")
+                     f"{s['last_save'] or ''} | {left} | {', '.join(s['machines'])} |")
     return "\n".join(lines)
 
 

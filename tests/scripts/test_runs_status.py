@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 
+from engine import machine
 from scripts import runs_status
 from tests.engine.test_cli import assert_user_error, in_process, train_small_here
 
@@ -37,7 +38,9 @@ def test_finished_stopped_and_live_runs(tmp_path, capsys):
     assert result.returncode == 0, result.stderr
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in result.stdout.splitlines()[2:]}
     assert sorted(rows) == ["done", "live", "stopped"]
-    assert rows["done"][1:4] == ["finished", "3 / 3", "12 / 12"] and rows["live"][-1] == "0.0 h |"
+    assert rows["done"][1:4] == ["finished", "3 / 3", "12 / 12"] and rows["live"][-2] == "0.0 h"
+    # the CPU that trained it, from segments.jsonl (one training process: one model, named once)
+    assert rows["done"][-1] == f"{machine.cpu_model()} |" and done["machines"] == [machine.cpu_model()]
     lines = in_process(runs_status.main, [str(out), "--json"], capsys).stdout.splitlines()
     assert [json.loads(line)["run"] for line in lines] == ["done", "live", "stopped"] and json.loads(lines[0]) == done
 
