@@ -8,7 +8,7 @@
 # second start only scores what is new. Reference features are cached in $RUNS/fid-cache (kept with the runs).
 # bf16 autocast, subnormals flushed. Variables (RUNS, SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh.
 # Log: $RUNS/issue18.log; each run's output: $RUNS/<run>.out; scores: $RUNS/gan_fid2k_<run>.json/.png and
-# $RUNS/gan_fid10k_<run>.json.
+# $RUNS/gan_fid10k_<run>.json; the final 10x10 grid: $RUNS/gan_grid_<run>.png.
 #   nohup scripts/campaign/issue18.sh > /dev/null 2>&1 &
 # Not in it: the equal-core-hours comparison reads SN n_critic 1 against GP's first 2,000 iterations on the cpu_s
 # axis of the curves (both runs are longer than that budget).
@@ -26,6 +26,8 @@ gan() {
   "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 2000 --fid-ref-n 10000 --every-iterations 1000 \
     --classifier "$RUNS/$CLASSIFIER" --n 5000 \
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
+  # the final 10x10 grid (noise seed 0, generator in eval mode): seconds
+  "$PY" sample.py --checkpoint "$RUNS/$name/last.pt" --n 100 --out "$RUNS/gan_grid_$name.png" >> "$RUNS/$name.fid.out" 2>&1
   [ "${FID10K:-1}" = 0 ] && return
   "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 10000 --only-last \
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid10k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
