@@ -29,14 +29,21 @@ gan() {
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
   # the final 10x10 grid (noise seed 0, generator in eval mode): seconds
   "$PY" sample.py --checkpoint "$RUNS/$name/last.pt" --n 100 --out "$RUNS/gan_grid_$name.png" >> "$RUNS/$name.fid.out" 2>&1
-  [ "${FID10K:-1}" = 0 ] && return
-  "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 10000 --only-last \
-    --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid10k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
+  [ "${FID10K:-1}" = 0 ] || fid10k "$name"
+}
+
+# fid10k NAME: FID-10k of a finished run's last weights (~25 min of one thread); nothing when it has one
+fid10k() {
+  [ -f "$RUNS/$1/results.json" ] || return
+  [ -f "$RUNS/gan_fid10k_$1.json" ] && return
+  say "fid10k $1"
+  "$PY" scripts/gan_fd.py "$RUNS/$1" --fid --fid-n 10000 --only-last \
+    --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid10k_$1" --threads 1 >> "$RUNS/$1.fid.out" 2>&1
 }
 
 # reference: the test split's Inception features into $RUNS/fid-cache with both threads before the lanes start
-# (10,000 images at 0.36 s an image on one thread: about 35 min on two), so that no single-thread scorer computes
-# them, and never two at once
+# (10,000 images: 14 min on the two threads of the AMD EPYC, 2026-12-04), so that no single-thread scorer
+# computes them, and never two at once
 reference() {
   say "fid reference (cifar10 test)"
   "$PY" scripts/fid_data.py --dataset cifar10 --a test --b test --cache-only --cache "$RUNS/fid-cache" \
@@ -56,21 +63,24 @@ classifier() {
 
 # Each lane's short runs first: a machine that was not handed on loses every unfinished folder, so a run that fits
 # in a session (a seed-1 run: 1,000 iterations took 63-75 min of training on the Intel Xeon, then FID-2k) is banked
-# before the long ones.
+# before the long ones; the short ones are balanced between the lanes (minutes of training + scoring, AMD EPYC).
 lane1() {
   FID10K=0 gan gan_cifar10_sn_seed1 gan_cifar10_sn train.max_steps=6000 train.seed=1           # 1,000 iterations
-  EVERY=2000 gan gan_cifar10_sn_ncritic1 gan_cifar10_sn_ncritic1 train.seed=0       # 10,000 iterations, 52 min
-  gan gan_cifar10_sn_projection gan_cifar10_sn_projection train.max_steps=18000 train.seed=0   # 3,000 iterations
+  # 10,000 iterations: ~55 + 15 min; its FID-10k comes after the short runs of both lanes
+  FID10K=0 EVERY=2000 gan gan_cifar10_sn_ncritic1 gan_cifar10_sn_ncritic1 train.seed=0
+  FID10K=0 gan gan_cifar10_gp_layernorm gan_cifar10_gp_layernorm train.max_steps=12000 train.seed=0  # 2,000 it.: ~50 + 6
+  fid10k gan_cifar10_sn_ncritic1
   gan gan_cifar10_sn gan_cifar10_sn train.seed=0
 }
 
 lane2() {
   FID10K=0 gan gan_cifar10_gp_seed1 gan_cifar10_gp train.max_steps=6000 train.seed=1           # 1,000 iterations
-  gan gan_cifar10_gp_layernorm gan_cifar10_gp_layernorm train.max_steps=12000 train.seed=0    # 2,000 iterations
-  # GP's first 2,000 iterations as a run of their own (the equal-core-hours budget of SN n_critic 1): banked in a
-  # session; gan_cifar10_gp continues from its last.pt to the full 10,000 when a machine is handed on
+  gan gan_cifar10_sn_projection gan_cifar10_sn_projection train.max_steps=18000 train.seed=0   # 3,000 it.: ~62 + 9
+  # GP's first 2,000 iterations as a run of their own (the equal-core-hours budget of SN n_critic 1; ~50 + 6 min):
+  # banked in a session; gan_cifar10_gp continues a copy of it to the full 10,000 iterations
   FID10K=0 gan gan_cifar10_gp_2k gan_cifar10_gp train.max_steps=12000 train.seed=0
-  # the real-data calibration: FID(CIFAR-10 train 50k, test 10k) of the JPEG copy
+  # the real-data calibration: FID(CIFAR-10 train 50k, test 10k) of the JPEG copy (~2 h of one thread; its
+  # features are kept 1,000 images at a time, so an interrupted one goes on)
   [ -f "$RUNS/fid_cifar10_train_test.json" ] || "$PY" scripts/fid_data.py --dataset cifar10 --a train --b test \
     --cache "$RUNS/fid-cache" --out "$RUNS/fid_cifar10_train_test.json" --threads 1 >> "$RUNS/fid_data.out" 2>&1
   if [ ! -d "$RUNS/gan_cifar10_gp" ] && [ -f "$RUNS/gan_cifar10_gp_2k/last.pt" ]; then
