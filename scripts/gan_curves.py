@@ -14,7 +14,8 @@ hours.
 ``--budget-of RUN@ITERATION``: the CPU time RUN's training process had used at ITERATION becomes a budget (the
 fair reading of "SN is cheaper": every run given the core-hours of GP's first 2,000 iterations), and a table gives
 each run's last scored checkpoint within it and its best one. CPU seconds are comparable only between runs made
-on the same kind of CPU at one thread (the runs do not record their CPU: docs/RESULTS.md names it).
+on the same kind of CPU at one thread (runs record theirs in <run>/segments.jsonl; scripts/runs_status.py shows
+it).
 """
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ def merge(paths: list[Path]) -> dict:
                 merged.update({k: report.get(k) for k in keys})
                 continue
             for key in keys:
+                if key == "fd_classifier_sha256" and None in (report.get(key), merged.get(key)):
+                    # older code wrote no digest: the classifier's path agrees (fd_metric), its weights are unchecked
+                    print(f"note: {path} or {origin[metric]} predates the classifier weights' digest: that both "
+                          f"classifier FDs come from the same weights is not checked", file=sys.stderr)
+                    merged[key] = merged.get(key) or report.get(key)
+                    continue
                 if report.get(key) != merged.get(key):
                     raise ConfigError(f"{path} measured {metric} with {key} = {report.get(key)!r} but {origin[metric]} "
                                       f"with {merged.get(key)!r}: score both runs with the same gan_fd.py options")

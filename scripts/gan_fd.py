@@ -33,6 +33,7 @@ scored while it trains, or a scoring killed half-way, costs only the checkpoints
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -61,8 +62,20 @@ def generated_uint8(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
     return torch.cat(out)
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """The first 16 hex digits of the SHA-256 of a model's state (names, dtypes, shapes and bytes, in order): a
+    classifier trained again at the same path on a fresh machine is the same network only if this is equal."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def classifier_embedding(path: str, split: str, n: int):
-    """(embed: uint8 images -> (N, d) features, real statistics, a label) for the classifier FD."""
+    """(embed: uint8 images -> (N, d) features, real statistics, a label, the weights' digest) for the classifier
+    FD."""
     cls_run = load_run(path)
     classifier = cls_run.model
     if not hasattr(classifier, "features"):
@@ -82,7 +95,7 @@ def classifier_embedding(path: str, split: str, n: int):
         tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # two scorers at once: each replaces it whole
         torch.save([torch.from_numpy(a) for a in stats], tmp)
         os.replace(tmp, cache)
-    return embed, stats, f"classifier FD ({cls_run.path})"
+    return embed, stats, f"classifier FD ({cls_run.path})", weights_digest(classifier)
 
 
 def fid_reference(first, args):
@@ -99,9 +112,11 @@ def fid_reference(first, args):
     return net, ref["features"], {**protocol, "network_form": fid.network_tag(net)}
 
 
-# the report keys that must be equal for an earlier score of each metric to be kept
+# the report keys that must be equal for an earlier score of each metric to be kept (a report of older code has no
+# fd_classifier_sha256: its classifier FDs are scored again, since the classifier at that path may have been trained
+# again since)
 PROTOCOL_KEYS = {"fid": ("split", "seed", "fid_n", "fid_ref_n", "fid_protocol"),
-                 "fd": ("split", "seed", "n", "fd_metric")}
+                 "fd": ("split", "seed", "n", "fd_metric", "fd_classifier_sha256")}
 METRIC_FIELDS = {"fid": ("fid", "kid", "kid_std"), "fd": ("fd",)}
 
 
@@ -198,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fid:
         net, real_feats, report["fid_protocol"] = fid_reference(first, args)
     if args.classifier:
-        embed, (mu_real, sigma_real), report["fd_metric"] = classifier_embedding(args.classifier, args.split, args.n)
+        embed, (mu_real, sigma_real), report["fd_metric"], report["fd_classifier_sha256"] = classifier_embedding(
+            args.classifier, args.split, args.n)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     earlier = earlier_scores(out.with_suffix(".json"), report)

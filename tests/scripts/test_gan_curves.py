@@ -70,3 +70,27 @@ def test_bad_inputs_are_one_line(tmp_path, capsys):
     assert_user_error(in_process(gan_curves.main, [str(tmp_path / "other.json"), *out], capsys), "no 'runs'")
     for spec, text in (("sn", "write RUN@ITERATION"), ("gp@1000", "no run 'gp'"), ("sn@500", "it has [1000]")):
         assert_user_error(in_process(gan_curves.main, [str(sn), *out, "--budget-of", spec], capsys), text)
+
+
+def fd_report(tmp_path, name, digest):
+    """A classifier-FD report of one run; digest None: written by code older than the weights' digest."""
+    body = {"split": "test", "seed": 0, "n": 5000, "fd_metric": "classifier FD (runs/fd_classifier_cifar10/best.pt)",
+            "runs": {name: [{"checkpoint": "step0006000.pt", "step": 6000, "iteration": 1000, "wall_s": 10.0,
+                             "cpu_s": 9.0, "fd": 90.0}]}}
+    if digest is not None:
+        body["fd_classifier_sha256"] = digest
+    path = tmp_path / f"fd_{name}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_classifier_fds_of_other_weights_are_refused_and_unchecked_ones_noted(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "m")]
+    a, b = fd_report(tmp_path, "sn", "0123456789abcdef"), fd_report(tmp_path, "gp", "fedcba9876543210")
+    assert_user_error(in_process(gan_curves.main, [str(a), str(b), *out], capsys),
+                      "measured fd with fd_classifier_sha256 = 'fedcba9876543210'")
+    older = fd_report(tmp_path, "gp", None)
+    result = in_process(gan_curves.main, [str(a), str(older), *out], capsys)
+    assert result.returncode == 0, result.stderr
+    assert "predates the classifier weights' digest" in result.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["fd_classifier_sha256"] == "0123456789abcdef"

@@ -58,8 +58,16 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert again.returncode == 0, again.stderr
     assert "3 checkpoint(s) kept their earlier scores" in again.stdout
     assert json.loads(out.with_suffix(".json").read_text())["runs"] == report["runs"]
-    # another --n is another protocol: nothing kept
+    # the classifier's weights are named by their digest; a report of older code, without one, is scored again
+    digest = report["fd_classifier_sha256"]
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    older = {k: v for k, v in report.items() if k != "fd_classifier_sha256"}
+    out.with_suffix(".json").write_text(json.dumps(older))
     monkeypatch.setattr(gan_fd, "generated_uint8", real_generate)
+    rescored = in_process(gan_fd.main, [*argv, "--out", str(out)], capsys)
+    assert rescored.returncode == 0 and "kept" not in rescored.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["fd_classifier_sha256"] == digest
+    # another --n is another protocol: nothing kept
     other = in_process(gan_fd.main, [*argv[:-1], "30", "--out", str(out)], capsys)
     assert other.returncode == 0 and "kept" not in other.stdout
     assert [r["fd"] for r in json.loads(out.with_suffix(".json").read_text())["runs"]["gan_cifar10_sn"]] != \
@@ -88,6 +96,17 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert sparse.returncode == 0, sparse.stderr
     assert [r["step"] for r in json.loads((tmp_path / "sparse.json").read_text())["runs"]["gan_cifar10_sn"]] == [12, 15]
     assert_user_error(in_process(gan_fd.main, [*argv, "--every-iterations", "-1"], capsys), "--every-iterations")
+
+
+def test_weights_digest_names_the_weights():
+    import torch
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))  # a 0-dim num_batches_tracked
+    same = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    same.load_state_dict(net.state_dict())
+    assert gan_fd.weights_digest(net) == gan_fd.weights_digest(same)
+    with torch.no_grad():
+        same[0].weight[0, 0] += 1e-6
+    assert gan_fd.weights_digest(net) != gan_fd.weights_digest(same)
 
 
 @pytest.mark.slow
