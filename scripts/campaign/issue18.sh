@@ -23,6 +23,7 @@ GAN=(train.amp=auto train.flush_denormal=true)
 gan() {
   local name=$1
   train_run "$@" "${GAN[@]}" || return
+  [ -d "$RUNS/$name" ] || return   # finished on a machine that was not handed on: its archive and scores are in docs/
   say "fid $name"
   "$PY" scripts/gan_fd.py "$RUNS/$name" --fid --fid-n 2000 --fid-ref-n 10000 --every-iterations "${EVERY:-1000}" \
     --classifier "$RUNS/$CLASSIFIER" --n 5000 \
