@@ -9,7 +9,7 @@
 # bf16 autocast, subnormals flushed. Variables (RUNS, SRC, PY, KEXUE_DATA): scripts/campaign/lib.sh.
 # Log: $RUNS/issue18.log; each run's output: $RUNS/<run>.out; scores: $RUNS/gan_fid2k_<run>.json/.png and
 # $RUNS/gan_fid10k_<run>.json; the final 10x10 grid: $RUNS/gan_grid_<run>.png.
-#   nohup scripts/campaign/issue18.sh > /dev/null 2>&1 &
+#   nohup scripts/campaign/issue18.sh > /dev/null 2>&1 &          # LANES=2 (or 1): that lane alone
 # Not in it: the equal-core-hours comparison reads SN n_critic 1 against GP's first 2,000 iterations on the cpu_s
 # axis of the curves (both runs are longer than that budget).
 set -u
@@ -64,22 +64,23 @@ classifier() {
 
 # Each lane's short runs first: a machine that was not handed on loses every unfinished folder, so a run that fits
 # in a session (a seed-1 run: 1,000 iterations took 63-75 min of training on the Intel Xeon, then FID-2k) is banked
-# before the long ones; the short ones are balanced between the lanes (minutes of training + scoring, AMD EPYC).
+# before the long ones; the short ones are balanced between the lanes (minutes of training + scoring, AMD EPYC,
+# measured 2026-12-04 with both lanes running: SN n_critic 1 ~4 updates/s, the projection ~3.3).
 lane1() {
   FID10K=0 gan gan_cifar10_sn_seed1 gan_cifar10_sn train.max_steps=6000 train.seed=1           # 1,000 iterations
-  # 10,000 iterations: ~55 + 15 min; its FID-10k comes after the short runs of both lanes
+  # 10,000 iterations: ~85 + 15 min (4 updates/s); its FID-10k comes after the short runs of both lanes
   FID10K=0 EVERY=2000 gan gan_cifar10_sn_ncritic1 gan_cifar10_sn_ncritic1 train.seed=0
-  FID10K=0 gan gan_cifar10_gp_layernorm gan_cifar10_gp_layernorm train.max_steps=12000 train.seed=0  # 2,000 it.: ~50 + 6
+  FID10K=0 gan gan_cifar10_gp_layernorm gan_cifar10_gp_layernorm train.max_steps=12000 train.seed=0  # 2,000 it.: ~65 + 6
   fid10k gan_cifar10_sn_ncritic1
   gan gan_cifar10_sn gan_cifar10_sn train.seed=0
 }
 
 lane2() {
   FID10K=0 gan gan_cifar10_gp_seed1 gan_cifar10_gp train.max_steps=6000 train.seed=1           # 1,000 iterations
-  gan gan_cifar10_sn_projection gan_cifar10_sn_projection train.max_steps=18000 train.seed=0   # 3,000 it.: ~62 + 9
-  # GP's first 2,000 iterations as a run of their own (the equal-core-hours budget of SN n_critic 1; ~50 + 6 min):
+  # GP's first 2,000 iterations as a run of their own (the equal-core-hours budget of SN n_critic 1; ~65 + 6 min):
   # banked in a session; gan_cifar10_gp continues a copy of it to the full 10,000 iterations
   FID10K=0 gan gan_cifar10_gp_2k gan_cifar10_gp train.max_steps=12000 train.seed=0
+  gan gan_cifar10_sn_projection gan_cifar10_sn_projection train.max_steps=18000 train.seed=0   # 3,000 it.: ~90 + 9
   # the real-data calibration: FID(CIFAR-10 train 50k, test 10k) of the JPEG copy (~2 h of one thread; its
   # features are kept 1,000 images at a time, so an interrupted one goes on)
   [ -f "$RUNS/fid_cifar10_train_test.json" ] || "$PY" scripts/fid_data.py --dataset cifar10 --a train --b test \
@@ -93,7 +94,7 @@ lane2() {
 
 reference
 classifier || exit 1
-lane1 &
-lane2 &
+# LANES=2 runs lane 2 alone (e.g. beside a lane 1 still running from an earlier start of this script)
+for lane in ${LANES:-1 2}; do "lane$lane" & done
 wait
 say "issue 18 campaign: all done"
