@@ -30,7 +30,18 @@ gan() {
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$name" --threads 1 >> "$RUNS/$name.fid.out" 2>&1
   # the final 10x10 grid (noise seed 0, generator in eval mode): seconds
   "$PY" sample.py --checkpoint "$RUNS/$name/last.pt" --n 100 --out "$RUNS/gan_grid_$name.png" >> "$RUNS/$name.fid.out" 2>&1
+  bank "$name"
   [ "${FID10K:-1}" = 0 ] || fid10k "$name"
+}
+
+# bank NAME: the run's scores and grid into $FIGS (default docs/figures/gan_campaign of this checkout): a machine that
+# is not handed on keeps the checkout's files, committed or not, but not $RUNS
+bank() {
+  local figs=${FIGS:-$HERE/docs/figures/gan_campaign} f
+  mkdir -p "$figs"
+  for f in "$RUNS/gan_fid2k_$1.json" "$RUNS/gan_fid2k_$1.png" "$RUNS/gan_fid10k_$1.json" "$RUNS/gan_grid_$1.png"; do
+    [ -f "$f" ] && cp "$f" "$figs/"
+  done
 }
 
 # fid10k NAME: FID-10k of a finished run's last weights (~25 min of one thread); nothing when it has one
@@ -40,6 +51,7 @@ fid10k() {
   say "fid10k $1"
   "$PY" scripts/gan_fd.py "$RUNS/$1" --fid --fid-n 10000 --only-last \
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid10k_$1" --threads 1 >> "$RUNS/$1.fid.out" 2>&1
+  bank "$1"
 }
 
 # reference: the test split's Inception features into $RUNS/fid-cache with both threads before the lanes start
@@ -48,7 +60,7 @@ fid10k() {
 reference() {
   say "fid reference (cifar10 test)"
   "$PY" scripts/fid_data.py --dataset cifar10 --a test --b test --cache-only --cache "$RUNS/fid-cache" \
-    --threads 2 >> "$RUNS/fid_data.out" 2>&1
+    --threads "${REF_THREADS:-2}" >> "$RUNS/fid_data.out" 2>&1
 }
 
 # the classifier FD's network: configs/classifier_cifar10.yaml at 5 epochs (of 15), as the 2,000-iteration table
@@ -92,6 +104,8 @@ lane2() {
   gan gan_cifar10_gp gan_cifar10_gp train.seed=0
 }
 
+# sourced (scripts/campaign/issue18_fresh.sh): the functions only
+[[ "${BASH_SOURCE[0]}" != "$0" ]] && return 0
 reference
 classifier || exit 1
 # LANES=2 runs lane 2 alone (e.g. beside a lane 1 still running from an earlier start of this script)
