@@ -97,6 +97,7 @@ lane2() {
   # features are kept 1,000 images at a time, so an interrupted one goes on)
   [ -f "$RUNS/fid_cifar10_train_test.json" ] || "$PY" scripts/fid_data.py --dataset cifar10 --a train --b test \
     --cache "$RUNS/fid-cache" --out "$RUNS/fid_cifar10_train_test.json" --threads 1 >> "$RUNS/fid_data.out" 2>&1
+  carry_restore gan_cifar10_gp_2k; carry_restore gan_cifar10_gp
   if [ ! -d "$RUNS/gan_cifar10_gp" ] && [ -f "$RUNS/gan_cifar10_gp_2k/last.pt" ]; then
     # a copy of the whole folder (metrics, snapshots, segments) without its results.json: --resume auto goes on
     cp -a "$RUNS/gan_cifar10_gp_2k" "$RUNS/gan_cifar10_gp" && rm -f "$RUNS/gan_cifar10_gp/results.json"

@@ -6,6 +6,9 @@
 #   KEXUE_DATA  datasets (default ../shared/data beside $SRC)
 #   ARCHIVE     where a finished run's text records are copied (scripts/archive_run.py; default docs/runs of the
 #               checkout these scripts are in, to be committed: the numbers outlive a machine that is not handed on)
+#   CARRY       where carry.sh keeps each run's latest last.pt and text records (default runs-carry/ of this
+#               checkout: a machine that is not handed on has kept the checkout's files that git neither tracks nor
+#               ignores, never $HOME; never commit it); train_run restores a run from it when $RUNS lacks the run
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)   # the checkout these scripts are in
 SRC=${SRC:-$HERE}
 RUNS=${RUNS:-$HOME/kexue-runs}
@@ -15,6 +18,7 @@ export KEXUE_DATA=${KEXUE_DATA:-$(cd "$SRC/.." && pwd)/shared/data}
 # scripts/*.py find the packages through PYTHONPATH: without it a venv's editable install would give them the
 # packages of the checkout it was installed from, not those of $SRC (train.py, at the top, finds $SRC's either way)
 export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH}
+CARRY=${CARRY:-$HERE/runs-carry}
 mkdir -p "$RUNS"
 cd "$SRC" || exit 2
 
@@ -38,6 +42,7 @@ train_run() {
   if [ "${REDO:-0}" != 1 ] && [ ! -d "$RUNS/$name" ] && archived "$name"; then
     say "skip $name (finished, archived in $ARCHIVE; REDO=1 runs it again)"; return 0
   fi
+  carry_restore "$name"
   say "start $name"
   "$PY" train.py --config "configs/$config.yaml" train.out_dir="$RUNS" train.run_name="$name" train.threads=1 \
     train.checkpoint_every=250 "$@" --resume auto >> "$RUNS/$name.out" 2>&1
@@ -45,4 +50,30 @@ train_run() {
   say "end $name (rc $rc)"
   [ $rc = 0 ] && archive "$name"
   return $rc
+}
+
+# carry_save NAME: $RUNS/NAME's last.pt and text records (not its snapshots) into $CARRY/NAME, each file through a
+# temporary name, so that a copy cut off half-way never replaces a whole one; nothing when the copy is current
+carry_save() {
+  local src=$RUNS/$1 dst=$CARRY/$1 f
+  [ -f "$src/last.pt" ] || return 0
+  [ -f "$dst/last.pt" ] && ! [ "$src/last.pt" -nt "$dst/last.pt" ] && return 0
+  mkdir -p "$dst"
+  for f in "$src"/last.pt "$src"/*.jsonl "$src"/*.json "$src"/*.yaml "$src"/*.csv; do
+    [ -f "$f" ] || continue
+    cp "$f" "$dst/.$(basename "$f").part" && mv "$dst/.$(basename "$f").part" "$dst/$(basename "$f")"
+  done
+}
+
+# carry_restore NAME: a run that $RUNS lacks and $CARRY holds is copied back (then --resume auto goes on from its
+# last.pt), with the scores banked for it in $FIGS, so that scoring goes on where it stopped
+carry_restore() {
+  local figs=${FIGS:-$HERE/docs/figures/gan_campaign} f
+  if [ ! -d "$RUNS/$1" ] && [ -f "$CARRY/$1/last.pt" ]; then
+    cp -a "$CARRY/$1" "$RUNS/$1" && say "restored $1 from $CARRY"
+  fi
+  for f in "$figs/gan_fid2k_$1.json" "$figs/gan_fid10k_$1.json"; do
+    [ -f "$f" ] && [ ! -f "$RUNS/$(basename "$f")" ] && cp "$f" "$RUNS/"
+  done
+  return 0
 }

@@ -96,7 +96,8 @@ fi
 """)
     fake.chmod(0o755)
     env = {**os.environ, "RUNS": str(tmp_path / "runs"), "PY": str(fake), "ARCHIVE": str(tmp_path / "archive"),
-           "LOG": str(tmp_path / "log"), "PYTHONPATH": str(ROOT)}
+           "LOG": str(tmp_path / "log"), "PYTHONPATH": str(ROOT), "CARRY": str(tmp_path / "carry"),
+           "FIGS": str(tmp_path / "figs")}
     return subprocess.run(["bash", "-c", f"source {ROOT}/scripts/campaign/lib.sh && {script}"], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -111,6 +112,42 @@ def test_lib_archives_a_finished_run_and_skips_it_when_its_folder_is_lost(tmp_pa
     assert "skip r1 (finished, archived" in (tmp_path / "log").read_text()
     assert lane(tmp_path, "REDO=1 train_run r1 cluster_vae_mnist").returncode == 0
     assert (tmp_path / "calls").read_text().count("train.py") == calls + 1       # REDO=1 trains it again
+
+
+def test_a_run_carried_through_the_checkout_is_restored_and_resumed_with_its_scores(tmp_path):
+    """A machine that is not handed on loses $RUNS: carry_save keeps last.pt and the text records (not the
+    snapshots) in $CARRY, and train_run copies them back before ``--resume auto``, with the run's banked scores."""
+    run = tmp_path / "runs" / "r1"
+    (run / "snapshots").mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"weights")
+    (run / "metrics.jsonl").write_text('{"step": 250}\n')
+    (run / "snapshots" / "step3000.pt").write_bytes(b"snapshot")
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "gan_fid2k_r1.json").write_text('{"runs": {}}')
+    assert lane(tmp_path, "carry_save r1").returncode == 0
+    carried = tmp_path / "carry" / "r1"
+    assert sorted(p.name for p in carried.iterdir()) == ["last.pt", "metrics.jsonl"]     # no snapshot, no .part
+    subprocess.run(["rm", "-r", str(tmp_path / "runs")], check=True)                   # the machine is not handed on
+    (tmp_path / "runs").mkdir()
+    assert lane(tmp_path, "train_run r1 gan_cifar10_sn train.seed=0").returncode == 0
+    assert (tmp_path / "runs" / "r1" / "last.pt").read_bytes() == b"weights"
+    assert (tmp_path / "runs" / "gan_fid2k_r1.json").read_text() == '{"runs": {}}'
+    assert "--resume auto" in (tmp_path / "calls").read_text()
+    assert "restored r1 from" in (tmp_path / "log").read_text()
+    before = (carried / "last.pt").stat().st_mtime_ns
+    assert lane(tmp_path, "carry_save r1").returncode == 0                                 # current: not copied again
+    assert (carried / "last.pt").stat().st_mtime_ns == before
+
+
+def test_the_carry_folder_is_neither_tracked_nor_ignored_by_git():
+    """runs-carry/ passes to the next session only while git does not ignore it (ignored paths, like .venv, are
+    not kept), and it must never be committed: its checkpoints are tens of MB."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    probe = ROOT / "runs-carry" / "r" / "last.pt"
+    assert subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=ROOT).returncode == 1
+    tracked = subprocess.run(["git", "ls-files", "runs-carry"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert tracked == "", f"runs-carry/ holds committed files: {tracked.split()[:3]}"
 
 
 def test_the_default_archive_folder_is_not_ignored_by_git():
