@@ -37,10 +37,10 @@ gan() {
 # bank NAME: the run's scores and grid into $FIGS (default docs/figures/gan_campaign of this checkout): a machine that
 # is not handed on keeps the checkout's files, committed or not, but not $RUNS
 bank() {
-  local figs=${FIGS:-$HERE/docs/figures/gan_campaign} f
-  mkdir -p "$figs"
+  local f
+  mkdir -p "$FIGS"
   for f in "$RUNS/gan_fid2k_$1.json" "$RUNS/gan_fid2k_$1.png" "$RUNS/gan_fid10k_$1.json" "$RUNS/gan_grid_$1.png"; do
-    [ -f "$f" ] && cp "$f" "$figs/"
+    [ -f "$f" ] && cp "$f" "$FIGS/"
   done
 }
 

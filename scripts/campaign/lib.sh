@@ -19,6 +19,7 @@ export KEXUE_DATA=${KEXUE_DATA:-$(cd "$SRC/.." && pwd)/shared/data}
 # packages of the checkout it was installed from, not those of $SRC (train.py, at the top, finds $SRC's either way)
 export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH}
 CARRY=${CARRY:-$HERE/runs-carry}
+FIGS=${FIGS:-$HERE/docs/figures/gan_campaign}   # where the GAN scores and grids are banked (issue18.sh)
 mkdir -p "$RUNS"
 cd "$SRC" || exit 2
 
@@ -68,11 +69,11 @@ carry_save() {
 # carry_restore NAME: a run that $RUNS lacks and $CARRY holds is copied back (then --resume auto goes on from its
 # last.pt), with the scores banked for it in $FIGS, so that scoring goes on where it stopped
 carry_restore() {
-  local figs=${FIGS:-$HERE/docs/figures/gan_campaign} f
+  local f
   if [ ! -d "$RUNS/$1" ] && [ -f "$CARRY/$1/last.pt" ]; then
     cp -a "$CARRY/$1" "$RUNS/$1" && say "restored $1 from $CARRY"
   fi
-  for f in "$figs/gan_fid2k_$1.json" "$figs/gan_fid10k_$1.json"; do
+  for f in "$FIGS/gan_fid2k_$1.json" "$FIGS/gan_fid10k_$1.json"; do
     [ -f "$f" ] && [ ! -f "$RUNS/$(basename "$f")" ] && cp "$f" "$RUNS/"
   done
   return 0
