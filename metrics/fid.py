@@ -85,6 +85,15 @@ def load_network(weights: str | Path | None = None, device: str | torch.device =
     return net.eval().to(device)
 
 
+def full_float32(device: torch.device) -> torch.device:
+    """``device``, after turning TF32 off on CUDA (PyTorch lets cuDNN convolutions use it by default): scores are
+    float32 features on any device."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return device
+
+
 def network_tag(net: nn.Module) -> str:
     """Which form of the network computes the features (``fast`` or ``script``), for cache names and reports."""
     return "fast" if isinstance(net, _ChannelsLast) else "script"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from engine.build import load_dataset
+from engine.build import load_dataset, resolve_device
 from engine.cli import user_errors_exit_2
 from engine.config import load_plugins
 from errors import ConfigError
@@ -43,13 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N (float32, TF32 off)")
     parser.add_argument("--cache-only", action="store_true",
                         help="only compute (or find) the splits' cached features, no score")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = fid.full_float32(resolve_device(args.device, "--device"))
     load_plugins()
-    net = fid.load_network(args.inception_weights)
+    net = fid.load_network(args.inception_weights, device)
     splits = load_dataset({"name": args.dataset, **({"root": args.root} if args.root else {})})
     start = time.perf_counter()
     feats, files = {}, {}
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                   "fid": fid.fid_from_features(a, b), "kid": kid_mean, "kid_std": kid_std,
                   "protocol": {**fid.protocol(len(a), f"first {len(b)} of {args.dataset}_{args.b}", len(b)),
                                "n_generated": None, "n_a": len(a), "network_form": fid.network_tag(net)}}
-    result.update(wall_s=round(time.perf_counter() - start, 1), threads=torch.get_num_threads())
+    result.update(wall_s=round(time.perf_counter() - start, 1), threads=torch.get_num_threads(), device=str(device))
     line = json.dumps(result)
     print(line)
     if args.out:

@@ -20,6 +20,9 @@ generated from a fixed noise seed with the generator in eval mode and rounded to
   classifier's dataset split (cached beside the classifier as ``real_stats_<split>_<n>_v2.pt``): comparable only
   between runs scored by the same classifier with the same counts, never with published numbers.
 
+``--device cuda`` generates and computes every feature on the GPU (default cpu), with TF32 off in convolutions and
+matrix products, so that the features stay float32 to float error of the CPU's; the device is named in the report.
+
 ``--every-iterations K`` scores only the checkpoints at multiples of K generator iterations, and each run's latest
 (e.g. FID-2k every 1,000 iterations from snapshots every 500).
 
@@ -46,7 +49,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from engine.build import load_dataset  # noqa: E402
+from engine.build import load_dataset, resolve_device  # noqa: E402
 from engine.cli import user_errors_exit_2  # noqa: E402
 from engine.runs import load_run, snapshot_paths  # noqa: E402
 from errors import ConfigError  # noqa: E402
@@ -56,8 +59,9 @@ from metrics.frechet import feature_stats, frechet_distance  # noqa: E402
 
 @torch.no_grad()
 def generated_uint8(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+    """n uint8 images on the CPU from the model on its device; the noise is drawn on the CPU (the same on any device)."""
     g = torch.Generator().manual_seed(seed)
-    out = [(model.sample(min(batch, n - i), generator=g) * 255).round().clamp(0, 255).to(torch.uint8)
+    out = [(model.sample(min(batch, n - i), generator=g) * 255).round().clamp(0, 255).to(torch.uint8).cpu()
            for i in range(0, n, batch)]
     return torch.cat(out)
 
@@ -73,16 +77,17 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def classifier_embedding(path: str, split: str, n: int):
+def classifier_embedding(path: str, split: str, n: int, device: torch.device = torch.device("cpu")):
     """(embed: uint8 images -> (N, d) features, real statistics, a label, the weights' digest) for the classifier
-    FD."""
-    cls_run = load_run(path)
+    FD, the classifier on ``device``."""
+    cls_run = load_run(path, device=device)
     classifier = cls_run.model
     if not hasattr(classifier, "features"):
         raise ConfigError(f"{cls_run.path} holds no model with features(); train configs/classifier_cifar10.yaml")
 
     def embed(x):
-        return torch.cat([classifier.features(x[i:i + 500])["penultimate"] for i in range(0, len(x), 500)])
+        return torch.cat([classifier.features(x[i:i + 500].to(device))["penultimate"].cpu()
+                          for i in range(0, len(x), 500)])
 
     cache = cls_run.path.parent / f"real_stats_{split}_{n}_v2.pt"
     if cache.is_file():
@@ -100,7 +105,7 @@ def classifier_embedding(path: str, split: str, n: int):
 
 def fid_reference(first, args):
     """(network, real features, protocol) for FID: the packaged network and the cached real features."""
-    net = fid.load_network(args.inception_weights)
+    net = fid.load_network(args.inception_weights, args.device)
     real = load_dataset(first.config["data"])[args.split]["x"]
     if len(real) < args.fid_ref_n:
         raise ConfigError(f"--fid-ref-n {args.fid_ref_n} but the {args.split} split has {len(real)} images; "
@@ -195,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
     parser.add_argument("--out", default="docs/figures/gan_fd")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where images are generated "
+                                                        "and features computed (float32, TF32 off)")
     args = parser.parse_args(argv)
+    args.device = fid.full_float32(resolve_device(args.device, "--device"))
     args.fid_n = args.fid_n or args.n
     args.fid_ref_n = args.fid_ref_n or args.fid_n
     if args.threads:
@@ -209,12 +217,13 @@ def main(argv: list[str] | None = None) -> int:
                           f"{args.fid_ref_n}")
     first = load_run(snapshot_paths(args.runs[0])[-1], build=False)
     report = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "split": args.split, "n": args.n,
-              "fid_n": args.fid_n, "fid_ref_n": args.fid_ref_n, "seed": args.seed, "runs": {}}
+              "fid_n": args.fid_n, "fid_ref_n": args.fid_ref_n, "seed": args.seed, "device": str(args.device),
+              "runs": {}}
     if args.fid:
         net, real_feats, report["fid_protocol"] = fid_reference(first, args)
     if args.classifier:
         embed, (mu_real, sigma_real), report["fd_metric"], report["fd_classifier_sha256"] = classifier_embedding(
-            args.classifier, args.split, args.n)
+            args.classifier, args.split, args.n, args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     earlier = earlier_scores(out.with_suffix(".json"), report)
@@ -227,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         paths = snapshot_paths(run)
         for number, path in enumerate(paths[-1:] if args.only_last else paths):
-            snapshot = load_run(path, build=False)
+            snapshot = load_run(path, build=False, device=args.device)
             if rows and rows[-1]["step"] == snapshot.step:
                 continue  # last.pt saved at a snapshot's update: the same weights, scored once
             n_critic = snapshot.config["model"].get("n_critic", 5)

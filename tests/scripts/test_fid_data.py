@@ -53,3 +53,17 @@ def test_cache_only_computes_the_features_once_and_scores_nothing(monkeypatch, t
     assert "(computed)" in first.stderr
     again = in_process(fid_data.main, argv, capsys)
     assert "(computed)" not in again.stderr and again.stderr.count("(cached)") == 2
+
+
+def test_the_device_is_recorded_and_a_missing_gpu_is_one_line(monkeypatch, tmp_path, capsys):
+    images = torch.randint(0, 256, (12, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    stand_in(monkeypatch, {"train": {"x": images[:6]}, "test": {"x": images[6:]}})
+    result = in_process(fid_data.main, ["--device", "cpu", "--cache", str(tmp_path)], capsys)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = in_process(fid_data.main, ["--device", "cuda", "--cache", str(tmp_path)], capsys)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--device cuda but CUDA is not available here" in result.stderr
+    result = in_process(fid_data.main, ["--device", "gpu0", "--cache", str(tmp_path)], capsys)
+    assert result.returncode == 2 and "--device 'gpu0' is not a device" in result.stderr

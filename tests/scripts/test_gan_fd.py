@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from scripts import gan_curves, gan_fd
 from tests.engine.test_cli import ROOT, assert_user_error, in_process, run, train_here
@@ -45,6 +46,11 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert all(r["cpu_s"] > 0 for r in rows) and rows[0]["cpu_s"] < rows[-1]["cpu_s"]
     assert out.with_suffix(".png").exists() and (tmp_path / "classifier_cifar10" / "real_stats_test_40_v2.pt").exists()
     assert_user_error(in_process(gan_fd.main, [str(gan_run)], capsys), "pass --fid")
+    assert report["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert_user_error(in_process(gan_fd.main, [str(gan_run), "--fid", "--device", "cuda"], capsys),
+                      "--device cuda but CUDA is not available here")
+    monkeypatch.undo()
     # scripts/gan_curves.py reads the report as this script writes it (iteration 2 twice: the later row)
     table = in_process(gan_curves.main, [str(out.with_suffix(".json")), "--out", str(tmp_path / "merged")], capsys)
     assert table.returncode == 0, table.stderr
