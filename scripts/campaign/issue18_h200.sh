@@ -128,8 +128,7 @@ pack() {
     for f in config.yaml metrics.jsonl results.json segments.jsonl summary.csv; do
       [ -f "$RUNS/$name/$f" ] && list+=("runs/$name/$f")
     done
-    list+=($(cd "$W" && ls runs/"$name"/samples/*.png 2>/dev/null | awk 'NR % 10 == 0'))
-    list+=($(cd "$W" && ls runs/"$name"/samples/*.png 2>/dev/null | tail -1))
+    list+=($(cd "$W" && ls runs/"$name"/samples/*.png 2>/dev/null | awk '{l = $0} NR % 10 == 0 {print} END {if (NR % 10) print l}'))
   done
   (cd "$W" && tar -cJf "${OUT:-$W}/h200.tar.xz" out h200.log score.log runs/fd_classifier_cifar10/*.json "${list[@]}" \
     2>> "$W/h200.log")
