@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,7 @@ def main() -> int:
     (a / "inception.part1").write_bytes(blob[:args.split_at])
     (b / "inception.part2").write_bytes(blob[args.split_at:])
     (b / "inception.sha256").write_text(f"{hashlib.sha256(blob).hexdigest()}  default_1.pt\n")
-    version = subprocess.run([sys.executable, "-m", "pip", "show", "pytorch-fid"], capture_output=True,
-                             text=True).stdout.split("Version: ")[1].split()[0]
+    version = importlib.metadata.version("pytorch-fid")
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"pytorch-fid=={version}", "-d",
                     str(a)], check=True)
     for d in (a, b):
