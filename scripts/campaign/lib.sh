@@ -53,8 +53,10 @@ train_run() {
   return $rc
 }
 
-# carry_save NAME: $RUNS/NAME's last.pt and text records (not its snapshots) into $CARRY/NAME, each file through a
-# temporary name, so that a copy cut off half-way never replaces a whole one; nothing when the copy is current
+# carry_save NAME: $RUNS/NAME's last.pt and text records into $CARRY/NAME, each file through a temporary name, so
+# that a copy cut off half-way never replaces a whole one; nothing when the copy is current. Its snapshots too
+# (CARRY_SNAPSHOTS=0: not), each once (a snapshot never changes after its save): the FID curve is scored from them,
+# so a run carried without them has a gap where they were (a GAN snapshot is 10 MB, every 3,000 updates).
 carry_save() {
   local src=$RUNS/$1 dst=$CARRY/$1 f
   [ -f "$src/last.pt" ] || return 0
@@ -63,6 +65,13 @@ carry_save() {
   for f in "$src"/last.pt "$src"/*.jsonl "$src"/*.json "$src"/*.yaml "$src"/*.csv; do
     [ -f "$f" ] || continue
     cp "$f" "$dst/.$(basename "$f").part" && mv "$dst/.$(basename "$f").part" "$dst/$(basename "$f")"
+  done
+  [ "${CARRY_SNAPSHOTS:-1}" = 1 ] || return 0
+  for f in "$src"/snapshots/step*.pt; do       # finished saves only: one in progress is a hidden .tmp file
+    [ -f "$f" ] || continue
+    [ -f "$dst/snapshots/$(basename "$f")" ] && continue
+    mkdir -p "$dst/snapshots"
+    cp "$f" "$dst/snapshots/.$(basename "$f").part" && mv "$dst/snapshots/.$(basename "$f").part" "$dst/snapshots/$(basename "$f")"
   done
 }
 

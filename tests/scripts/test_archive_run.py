@@ -115,22 +115,25 @@ def test_lib_archives_a_finished_run_and_skips_it_when_its_folder_is_lost(tmp_pa
 
 
 def test_a_run_carried_through_the_checkout_is_restored_and_resumed_with_its_scores(tmp_path):
-    """A machine that is not handed on loses $RUNS: carry_save keeps last.pt and the text records (not the
-    snapshots) in $CARRY, and train_run copies them back before ``--resume auto``, with the run's banked scores."""
+    """A machine that is not handed on loses $RUNS: carry_save keeps last.pt, the text records and the finished
+    snapshots in $CARRY, and train_run copies them back before ``--resume auto``, with the run's banked scores."""
     run = tmp_path / "runs" / "r1"
     (run / "snapshots").mkdir(parents=True)
     (run / "last.pt").write_bytes(b"weights")
     (run / "metrics.jsonl").write_text('{"step": 250}\n')
     (run / "snapshots" / "step3000.pt").write_bytes(b"snapshot")
+    (run / "snapshots" / ".step6000.pt.tmp77").write_bytes(b"half")                   # a save in progress
     (tmp_path / "figs").mkdir()
     (tmp_path / "figs" / "gan_fid2k_r1.json").write_text('{"runs": {}}')
     assert lane(tmp_path, "carry_save r1").returncode == 0
     carried = tmp_path / "carry" / "r1"
-    assert sorted(p.name for p in carried.iterdir()) == ["last.pt", "metrics.jsonl"]     # no snapshot, no .part
+    assert sorted(p.name for p in carried.iterdir()) == ["last.pt", "metrics.jsonl", "snapshots"]   # no .part
+    assert [p.name for p in (carried / "snapshots").iterdir()] == ["step3000.pt"]      # not the one in progress
     subprocess.run(["rm", "-r", str(tmp_path / "runs")], check=True)                   # the machine is not handed on
     (tmp_path / "runs").mkdir()
     assert lane(tmp_path, "train_run r1 gan_cifar10_sn train.seed=0").returncode == 0
     assert (tmp_path / "runs" / "r1" / "last.pt").read_bytes() == b"weights"
+    assert (tmp_path / "runs" / "r1" / "snapshots" / "step3000.pt").read_bytes() == b"snapshot"
     assert (tmp_path / "runs" / "gan_fid2k_r1.json").read_text() == '{"runs": {}}'
     assert "--resume auto" in (tmp_path / "calls").read_text()
     assert "restored r1 from" in (tmp_path / "log").read_text()
