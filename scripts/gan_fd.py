@@ -24,7 +24,8 @@ generated from a fixed noise seed with the generator in eval mode and rounded to
 matrix products, so that the features stay float32 to float error of the CPU's; the device is named in the report.
 
 ``--every-iterations K`` scores only the checkpoints at multiples of K generator iterations, and each run's latest
-(e.g. FID-2k every 1,000 iterations from snapshots every 500).
+(e.g. FID-2k every 1,000 iterations from snapshots every 500); with ``--in-flight`` not the latest either, unless it
+is at a multiple: a run still training is scored at the curve's points only, and its end later.
 
 Writes ``<out>.json`` (the protocol, and per run: step, iteration, wall time, CPU time, fid, kid, fd) and
 ``<out>.png`` (each metric against iterations, wall time and, where every checkpoint recorded it, the training
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-last", action="store_true", help="score only each run's latest checkpoint")
     parser.add_argument("--every-iterations", type=int, default=0,
                         help="score only checkpoints at multiples of this many generator iterations (and the latest)")
+    parser.add_argument("--in-flight", action="store_true",
+                        help="with --every-iterations: the latest checkpoint too only at a multiple (runs still "
+                             "training)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kexue-torch" / "fid")
@@ -212,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("pass --fid (FID from the Inception network), --classifier CLS_RUN (classifier FD), or both")
     if args.every_iterations < 0:
         raise ConfigError(f"--every-iterations must be >= 0 (0 = every checkpoint), got {args.every_iterations}")
+    if args.in_flight and not args.every_iterations:
+        raise ConfigError("--in-flight needs --every-iterations K (the multiples that are scored while a run trains)")
     if min(args.n, args.fid_n, args.fid_ref_n) < 2:
         raise ConfigError(f"--n, --fid-n and --fid-ref-n must be at least 2, got {args.n}, {args.fid_n} and "
                           f"{args.fid_ref_n}")
@@ -241,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue  # last.pt saved at a snapshot's update: the same weights, scored once
             n_critic = snapshot.config["model"].get("n_critic", 5)
             iteration = snapshot.step // (n_critic + 1)
-            latest = args.only_last or number == len(paths) - 1
-            if args.every_iterations and iteration % args.every_iterations and not latest:
+            latest = args.only_last or (number == len(paths) - 1 and not args.in_flight)
+            # a multiple: a whole number of iterations (update 15 at n_critic 5 is iteration 2 and half of the 3rd)
+            multiple = snapshot.step % (n_critic + 1) == 0 and iteration % max(args.every_iterations, 1) == 0
+            if args.every_iterations and not multiple and not latest:
                 continue
             row = {"checkpoint": path.name, "step": snapshot.step, "iteration": iteration, **snapshot.training_time()}
             row.update({f: v for f, v in earlier.get((run.name, snapshot.step), {}).items() if f not in row})

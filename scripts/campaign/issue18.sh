@@ -34,6 +34,16 @@ gan() {
   [ "${FID10K:-1}" = 0 ] || fid10k "$name"
 }
 
+# score_inflight NAME: FID-2k + classifier FD of a run still training, at the multiples of $EVERY iterations it
+# has snapshots for (gan_fd.py --in-flight: not its latest last.pt); the scores are kept for its end's scoring
+score_inflight() {
+  say "fid (in flight) $1"
+  "$PY" scripts/gan_fd.py "$RUNS/$1" --fid --fid-n 2000 --fid-ref-n 10000 --every-iterations "${EVERY:-1000}" \
+    --in-flight --classifier "$RUNS/$CLASSIFIER" --n 5000 \
+    --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$1" --threads 1 >> "$RUNS/$1.fid.out" 2>&1
+  bank "$1"
+}
+
 # bank NAME: the run's scores and grid into $FIGS (default docs/figures/gan_campaign of this checkout): a machine that
 # is not handed on keeps the checkout's files, committed or not, but not $RUNS
 bank() {

@@ -102,6 +102,12 @@ def test_fd_curve_from_snapshots(gan_run, tmp_path, capsys, monkeypatch):
     assert sparse.returncode == 0, sparse.stderr
     assert [r["step"] for r in json.loads((tmp_path / "sparse.json").read_text())["runs"]["gan_cifar10_sn"]] == [12, 15]
     assert_user_error(in_process(gan_fd.main, [*argv, "--every-iterations", "-1"], capsys), "--every-iterations")
+    # a run still training: its latest (update 15, iteration 2.5) is not a curve point
+    flying = in_process(gan_fd.main, [*argv, "--every-iterations", "2", "--in-flight", "--out", str(tmp_path / "f")],
+                        capsys)
+    assert flying.returncode == 0, flying.stderr
+    assert [r["step"] for r in json.loads((tmp_path / "f.json").read_text())["runs"]["gan_cifar10_sn"]] == [12]
+    assert_user_error(in_process(gan_fd.main, [*argv, "--in-flight"], capsys), "--every-iterations")
 
 
 def test_weights_digest_names_the_weights():
