@@ -13,7 +13,7 @@
 # Not in it: the equal-core-hours comparison reads SN n_critic 1 against GP's first 2,000 iterations on the cpu_s
 # axis of the curves (both runs are longer than that budget).
 set -u
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG=$RUNS/issue18.log
 GAN=(train.amp=auto train.flush_denormal=true)
 
@@ -42,6 +42,15 @@ score_inflight() {
     --in-flight --classifier "$RUNS/$CLASSIFIER" --n 5000 \
     --cache "$RUNS/fid-cache" --out "$RUNS/gan_fid2k_$1" --threads 1 >> "$RUNS/$1.fid.out" 2>&1
   bank "$1"
+}
+
+# inherit_scores FROM TO: TO is a copy of FROM's folder continued (the same snapshots byte for byte): FROM's scores
+# become TO's first rows, so that TO's scoring does not score those snapshots again; nothing when TO has a report
+inherit_scores() {
+  [ -f "$RUNS/gan_fid2k_$1.json" ] && [ ! -f "$RUNS/gan_fid2k_$2.json" ] || return 0
+  "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); r["runs"] = {sys.argv[4]: r["runs"][sys.argv[3]]}
+json.dump(r, open(sys.argv[2], "w"), indent=2)' "$RUNS/gan_fid2k_$1.json" "$RUNS/gan_fid2k_$2.json" "$1" "$2" \
+    && say "scores of $1 taken over by $2"
 }
 
 # bank NAME: the run's scores and grid into $FIGS (default docs/figures/gan_campaign of this checkout): a machine that
@@ -112,6 +121,7 @@ lane2() {
     # a copy of the whole folder (metrics, snapshots, segments) without its results.json: --resume auto goes on
     cp -a "$RUNS/gan_cifar10_gp_2k" "$RUNS/gan_cifar10_gp" && rm -f "$RUNS/gan_cifar10_gp/results.json"
   fi
+  inherit_scores gan_cifar10_gp_2k gan_cifar10_gp
   gan gan_cifar10_gp gan_cifar10_gp train.seed=0
 }
 

@@ -16,6 +16,7 @@ long1() {
   if [ ! -d "$RUNS/gan_cifar10_gp" ] && [ -f "$RUNS/gan_cifar10_gp_2k/last.pt" ]; then
     cp -a "$RUNS/gan_cifar10_gp_2k" "$RUNS/gan_cifar10_gp" && rm -f "$RUNS/gan_cifar10_gp/results.json"
   fi
+  inherit_scores gan_cifar10_gp_2k gan_cifar10_gp
   gan gan_cifar10_gp gan_cifar10_gp train.seed=0
   fid10k gan_cifar10_sn_ncritic1
 }

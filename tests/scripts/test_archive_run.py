@@ -182,3 +182,19 @@ def test_issue22_skips_every_recorded_run_whose_folder_is_gone(tmp_path):
     assert (tmp_path / "log").read_text().count("recorded in docs/RESULTS.md") == len(RECORDED)
     redo = lane(tmp_path, f"{body}\nREDO=1 recorded cluster_vae_mnist_seed1 && echo yes || echo no")
     assert redo.stdout.strip() == "no"
+
+
+def test_a_continued_copy_takes_over_the_scores_of_its_source(tmp_path):
+    """issue18.sh's inherit_scores: gan_cifar10_gp continues a copy of gan_cifar10_gp_2k (the same snapshots), so
+    the 2k run's scores become its first rows and are not computed again; a report the copy has is left alone."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    scored = {"fid_n": 2000, "runs": {"a": [{"step": 6000, "fid": 185.0}]}}
+    (runs / "gan_fid2k_a.json").write_text(json.dumps(scored))
+    take = f"source {ROOT}/scripts/campaign/issue18.sh && inherit_scores a b"
+    assert lane(tmp_path, take).returncode == 0
+    assert json.loads((runs / "gan_fid2k_b.json").read_text()) == {"fid_n": 2000, "runs": {"b": scored["runs"]["a"]}}
+    (runs / "gan_fid2k_a.json").write_text(json.dumps({"fid_n": 2000, "runs": {"a": []}}))
+    assert lane(tmp_path, take).returncode == 0                                          # b has one: kept
+    assert json.loads((runs / "gan_fid2k_b.json").read_text())["runs"]["b"] == scored["runs"]["a"]
+    assert "scores of a taken over by b" in (runs / "issue18.log").read_text()            # issue18.sh's log
